@@ -1,0 +1,1 @@
+"""Flax linen networks shared by the GAN families."""
