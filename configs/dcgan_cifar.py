@@ -1,0 +1,40 @@
+r"""The seed's plain DCGAN on CIFAR-10 horses and birds together (one class: their union).
+
+  python -m pegasus_jax.main --config=configs/dcgan_cifar.py --workdir=runs/dcgan_cifar
+
+As the write-up did: batch norm and LeakyReLU in both networks, tanh output, sigmoid/BCE
+(non-saturating) loss, z ~ N(0, I_100), batch 16, Adam 2e-4 with beta1 = 0.5. It runs on the
+JointGAN engine with K = 1: a single discriminator is JointGAN with one class. The write-up
+trained ~300+ epochs of the 10k horse+bird images (16 per batch: ~200k steps) and saw horse
+shapes with some wings, and mode collapse in some runs.
+
+`:cpu` is a few-minute smoke run.
+"""
+
+import ml_collections
+
+from pegasus_jax.config_defaults import base_config
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  config = base_config()
+  config.family = "dcgan"
+  config.data.classes = ("horse+bird",)
+  config.batch_size = 16
+  config.total_steps = 200_000
+  config.checkpoint_every = 5_000
+  config.sample_every = 2_000
+  config.model.z_dim = 100
+  config.model.d_norm = "batch"
+  config.model.g_activation = "leaky_relu"
+  config.model.d_activation = "leaky_relu"
+  if arg == "cpu":
+    config.total_steps = 600
+    config.model.g_width = 32
+    config.model.d_width = 32
+    config.log_every = 50
+    config.sample_every = 200
+    config.checkpoint_every = 200
+  elif arg:
+    raise ValueError(f"unknown variant {arg!r} of configs/dcgan_cifar.py; valid: '', 'cpu'")
+  return config
