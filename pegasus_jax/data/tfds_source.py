@@ -1,0 +1,136 @@
+"""Read a TFDS image-classification data set, keep the requested classes, decode to memory.
+
+Each process reads a disjoint shard (`tfds.even_splits`), filters by label *before* decoding
+(CIFAR-10 horse+bird: 10k of 50k images, ~4 s on 2 cores), and returns one uint8 array per
+requested class. A class entry may be a name ('horse'), an id (7) or a union ('horse+bird').
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassImages:
+  labels: tuple[str, ...]  # one display label per requested class, e.g. ('horse', 'bird')
+  images: list[np.ndarray]  # uint8 (N_c, H, W, C) per class
+
+
+class DatasetMissingError(FileNotFoundError):
+  """The TFDS data set is not prepared where we looked (and downloading is off or failed)."""
+
+
+def _tfds_default_dir() -> str:
+  return os.environ.get("TFDS_DATA_DIR", "~/tensorflow_datasets (TFDS's default)")
+
+
+def resolve_class_ids(name: str, classes: Sequence[str | int],
+                      label_names: Sequence[str]) -> list[tuple[str, tuple[int, ...]]]:
+  """Map class entries to (label, ids); unknown names/ids raise ValueError listing the valid ones."""
+  resolved = []
+  for entry in classes:
+    parts = str(entry).split("+") if isinstance(entry, str) else [entry]
+    ids = []
+    for part in parts:
+      part = part.strip() if isinstance(part, str) else part
+      if isinstance(part, int) or (isinstance(part, str) and part.isdigit()):
+        class_id = int(part)
+        if not 0 <= class_id < len(label_names):
+          raise ValueError(f"config.data.classes: id {class_id} is out of range for {name} "
+                           f"(0..{len(label_names) - 1}: {list(label_names)})")
+      elif part in label_names:
+        class_id = list(label_names).index(part)
+      else:
+        raise ValueError(f"config.data.classes: {part!r} is not a class of {name}; "
+                         f"valid: {list(label_names)} (or their ids, or 'a+b' for a union)")
+      ids.append(class_id)
+    label = "+".join(label_names[i] for i in ids)
+    resolved.append((label, tuple(ids)))
+  labels = [label for label, _ in resolved]
+  if len(set(labels)) != len(labels):
+    raise ValueError(f"config.data.classes lists a class twice: {labels}")
+  return resolved
+
+
+def _builder(name: str, data_dir: str | None, download: bool) -> tfds.core.DatasetBuilder:
+  try:
+    builder = tfds.builder(name, data_dir=data_dir)
+  except tfds.core.registered.DatasetNotFoundError as e:
+    raise ValueError(f"config.data.name={name!r} is not a TFDS data set ({e})") from None
+  if builder.is_prepared():
+    return builder
+  where = builder.data_dir
+  how = (f"prepare it with `tfds.builder({name!r}, data_dir=DIR).download_and_prepare()` on a "
+         f"machine with a network (or manually, see the TFDS catalog for {name}), then pass "
+         f"--config.data.data_dir=DIR (now: {data_dir or _tfds_default_dir()}).")
+  if not download:
+    raise DatasetMissingError(
+        f"TFDS data set {name!r} is not prepared at {where} and config.data.download=False; "
+        + how)
+  try:
+    builder.download_and_prepare()
+  except Exception as e:  # network errors come in many types; keep the cause attached
+    raise DatasetMissingError(
+        f"TFDS data set {name!r} is not prepared at {where} and downloading it failed "
+        f"({type(e).__name__}: {e}); " + how) from e
+  return builder
+
+
+def load_class_images(name: str, classes: Sequence[str | int], *, split: str = "train",
+                      data_dir: str | None = None, download: bool = True,
+                      image_size: int | None = None, channels: int = 3,
+                      process_index: int = 0, process_count: int = 1) -> ClassImages:
+  """This process's share of the requested classes, decoded to uint8 arrays in memory."""
+  builder = _builder(name, data_dir, download)
+  label_feature = builder.info.features["label"]
+  resolved = resolve_class_ids(name, classes, label_feature.names)
+  if split not in builder.info.splits:
+    raise ValueError(f"config.data.split={split!r} is not available for {name} at "
+                     f"{builder.data_dir}; available: {list(builder.info.splits)}")
+  shard = tfds.even_splits(split, n=process_count, drop_remainder=True)[process_index]
+  ds = builder.as_dataset(split=shard, shuffle_files=False,
+                          decoders={"image": tfds.decode.SkipDecoding()})
+  wanted = tf.constant(sorted({i for _, ids in resolved for i in ids}), tf.int64)
+  ds = ds.filter(lambda ex: tf.reduce_any(tf.equal(ex["label"], wanted)))
+
+  def decode(ex):
+    image = tf.io.decode_image(ex["image"], channels=channels, expand_animations=False)
+    image = _square_resize(image, image_size)
+    return {"image": image, "label": ex["label"]}
+
+  ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE).batch(1024)
+  images, labels = [], []
+  for batch in tfds.as_numpy(ds):
+    images.append(batch["image"])
+    labels.append(batch["label"])
+  images = np.concatenate(images) if images else np.zeros((0, 1, 1, channels), np.uint8)
+  labels = np.concatenate(labels) if labels else np.zeros((0,), np.int64)
+
+  per_class = []
+  for label, ids in resolved:
+    selected = images[np.isin(labels, ids)]
+    if len(selected) == 0:
+      raise ValueError(
+          f"config.data.classes: class {label!r} has no images in {name} split {shard!r} "
+          f"(process {process_index} of {process_count}); check the split and classes")
+    per_class.append(selected)
+  return ClassImages(tuple(label for label, _ in resolved), per_class)
+
+
+def _square_resize(image: tf.Tensor, size: int | None) -> tf.Tensor:
+  """Center-crop to a square, then resize to size x size (no-op when already that size)."""
+  if size is None:
+    return image
+  shape = tf.shape(image)
+  h, w = shape[0], shape[1]
+  side = tf.minimum(h, w)
+  image = tf.image.crop_to_bounding_box(image, (h - side) // 2, (w - side) // 2, side, side)
+  resized = tf.image.resize(image, (size, size), method="area", antialias=True)
+  resized = tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+  return tf.cond(tf.equal(side, size), lambda: image, lambda: resized)
