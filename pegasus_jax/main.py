@@ -1,0 +1,42 @@
+r"""Command line: `python -m pegasus_jax.main --config=configs/jointgan.py --workdir=DIR`.
+
+Kept short on purpose (as in the Flax examples): everything happens in
+`pegasus_jax.train.train_and_evaluate`, which a notebook can call directly. Override any
+config field with `--config.field=value` (e.g. `--config.data.data_dir=...`); select a
+variant with `--config=configs/jointgan.py:cpu`. A workdir with checkpoints resumes.
+"""
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file("config", None, "Training config file (path[:variant]).",
+                                 lock_config=True)
+flags.DEFINE_string("workdir", None, "Directory for checkpoints, TensorBoard events, samples.")
+flags.DEFINE_bool("distributed", False,
+                  "Call jax.distributed.initialize() first (multi-host TPU pods / GPU clusters).")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv: list[str]) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  # tf.data only reads files here: keep TensorFlow off the accelerators JAX uses.
+  tf.config.set_visible_devices([], "GPU")
+  tf.config.set_visible_devices([], "TPU")
+  import jax  # pylint: disable=g-import-not-at-top
+  from pegasus_jax import logging_setup  # pylint: disable=g-import-not-at-top
+  logging_setup.quiet_library_logs()
+  if FLAGS.distributed:
+    jax.distributed.initialize()
+  logging.info("JAX process %d/%d, local devices: %s", jax.process_index(),
+               jax.process_count(), jax.local_devices())
+  from pegasus_jax import train  # pylint: disable=g-import-not-at-top
+  summary = train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  logging.info("Finished at step %d in %.1f s (resumed from %d).", summary["final_step"],
+               summary["seconds"], summary["start_step"])
+
+
+if __name__ == "__main__":
+  app.run(main)

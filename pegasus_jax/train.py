@@ -1,0 +1,196 @@
+"""The one training loop: devices, data, jitted steps, logging, samples and checkpoints.
+
+It knows nothing about any particular GAN: the family named by `config.family` provides
+`init`, `train_step`, `latents` and `generate`. Every process runs this same function
+(multi-host: start all workers with the same command).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+from absl import logging
+from clu import periodic_actions
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from pegasus_jax import checkpoint, data, families, metrics
+from pegasus_jax.config_validation import validate_config
+from pegasus_jax.data.prefetch import DevicePrefetcher
+
+DATA_AXIS = "data"
+
+
+class NonFiniteLossError(FloatingPointError):
+  """A loss or gradient norm became NaN/Inf; the run stopped without saving that state."""
+
+
+def make_mesh(devices: list[jax.Device] | None = None) -> Mesh:
+  """A 1-D data-parallel mesh over all (or the given) devices, with Auto axes."""
+  devices = jax.devices() if devices is None else devices
+  return Mesh(np.asarray(devices), (DATA_AXIS,))
+
+
+def batch_sharding(mesh: Mesh) -> NamedSharding:
+  """Class-major batches (K, B, H, W, C): the batch axis B is split over the devices."""
+  return NamedSharding(mesh, P(None, DATA_AXIS))
+
+
+def root_keys(seed: int) -> dict[str, jax.Array]:
+  """Independent keys derived from the seed: model init, and the fixed sample-grid noise."""
+  root = jax.random.PRNGKey(seed)
+  return {"init": jax.random.fold_in(root, 0), "grid": jax.random.fold_in(root, 1)}
+
+
+def compile_train_step(family: families.GANFamily, mesh: Mesh):
+  """`family.train_step` jitted for the mesh: state replicated (and donated), batch sharded."""
+  replicated = NamedSharding(mesh, P())
+  return jax.jit(family.train_step,
+                 in_shardings=(replicated, {"real": batch_sharding(mesh)}),
+                 out_shardings=(replicated, replicated), donate_argnums=(0,))
+
+
+class _MetricBuffer:
+  """Per-step metrics stay on device until a log/checkpoint step fetches them in one go."""
+
+  def __init__(self, labels: tuple[str, ...]):
+    self.labels = labels
+    self._device: list[tuple[int, Any]] = []
+    self._host: list[dict[str, float]] = []
+
+  def add(self, step: int, step_metrics: Any) -> None:
+    self._device.append((step, step_metrics))
+
+  def fetch_and_check(self) -> None:
+    """Bring pending metrics to the host; raise NonFiniteLossError at the first bad step."""
+    if not self._device:
+      return
+    steps = [s for s, _ in self._device]
+    fetched = jax.device_get([m for _, m in self._device])
+    self._device.clear()
+    for step, values in zip(steps, fetched):
+      flat = metrics.flatten_metrics(values, self.labels)
+      bad = metrics.non_finite(flat)
+      if bad:
+        raise NonFiniteLossError(
+            f"non-finite values at step {step}: {', '.join(f'{n}={flat[n]}' for n in bad)}. "
+            "Training stopped; the last checkpoint before this step is intact (lower the "
+            "learning rates or check the data).")
+      self._host.append(flat)
+
+  def pop_means(self) -> dict[str, float]:
+    self.fetch_and_check()
+    if not self._host:
+      return {}
+    means = {name: float(np.mean([m[name] for m in self._host])) for name in self._host[0]}
+    self._host.clear()
+    return means
+
+
+def _write_config(workdir: str, config: ml_collections.ConfigDict) -> None:
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      json.dump(checkpoint.config_to_dict(config), f, indent=2, sort_keys=True)
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+  """Train (or resume) the run in `workdir` up to `config.total_steps`; return a summary.
+
+  Raises ValueError for a bad config, `data.tfds_source.DatasetMissingError` for missing data,
+  `checkpoint.IncompatibleCheckpointError` when the workdir holds another model's checkpoints,
+  and NonFiniteLossError when the losses blow up.
+  """
+  workdir = os.path.abspath(workdir)
+  validate_config(config, num_devices=jax.device_count(), num_processes=jax.process_count())
+  os.makedirs(workdir, exist_ok=True)
+
+  sampler = data.create_sampler(config, jax.process_index(), jax.process_count())
+  family = families.create(config, sampler.labels)
+  mesh = make_mesh()
+  replicated = NamedSharding(mesh, P())
+  keys = root_keys(config.seed)
+
+  store = checkpoint.CheckpointStore(os.path.join(workdir, "checkpoints"),
+                                     config.keep_checkpoints)
+  abstract = checkpoint.replicated_abstract(jax.eval_shape(family.init, keys["init"]),
+                                            replicated)
+  restored = store.restore_latest(abstract, config)
+  if restored is None:
+    state = jax.jit(family.init, out_shardings=replicated)(keys["init"])
+    start_step = 0
+    logging.info("Starting a new run in %s", workdir)
+  else:
+    state, _, start_step = restored
+    logging.info("Resumed from %s at step %d", store.directory, start_step)
+  _write_config(workdir, config)
+
+  writer = metrics.create_writer(workdir)
+  if start_step == 0:
+    writer.write_hparams({k: v for k, v in _flat_hparams(config).items()})
+  train_step = compile_train_step(family, mesh)
+  generate = jax.jit(family.generate, out_shardings=replicated)
+  grid_latents = jax.device_put(family.latents(keys["grid"], config.num_sample_images),
+                                replicated)
+  report = periodic_actions.ReportProgress(num_train_steps=config.total_steps, writer=writer,
+                                           every_steps=config.log_every)
+  buffer = _MetricBuffer(sampler.labels)
+  summary: dict[str, Any] = {"start_step": start_step, "labels": sampler.labels}
+  prefetcher = DevicePrefetcher(sampler.batch, batch_sharding(mesh), start_step,
+                                config.total_steps, depth=config.prefetch)
+  t0 = time.time()
+  step = start_step
+  try:
+    for step in range(start_step + 1, config.total_steps + 1):
+      batch = next(prefetcher)
+      with jax.profiler.StepTraceAnnotation("train", step_num=step):
+        state, step_metrics = train_step(state, batch)
+      buffer.add(step, step_metrics)
+      report(step)
+      is_last = step == config.total_steps
+      if step % config.checkpoint_every == 0 or is_last:
+        buffer.fetch_and_check()  # never save a state that followed a non-finite step
+      if step % config.log_every == 0 or is_last:
+        means = buffer.pop_means()
+        writer.write_scalars(step, means)
+        summary["last_metrics"] = means
+      if step % config.sample_every == 0 or is_last:
+        _write_samples(workdir, writer, step, generate(state, grid_latents))
+      if step % config.checkpoint_every == 0 or is_last:
+        store.save(step, state, {
+            "step": step, "family": config.family, "class_labels": list(sampler.labels),
+            "config": checkpoint.config_to_dict(config),
+            "data_position": sampler.position(step)})
+  finally:
+    prefetcher.close()
+    store.wait_until_finished()
+    store.close()
+    writer.flush()
+  summary.update(final_step=step, seconds=time.time() - t0, state=state)
+  return summary
+
+
+def _write_samples(workdir: str, writer, step: int, images: jax.Array) -> None:
+  grid = metrics.image_grid(np.asarray(jax.device_get(images)))
+  writer.write_images(step, {"samples": grid[None]})
+  if jax.process_index() == 0:
+    metrics.save_png(os.path.join(workdir, "samples", f"step_{step:07d}.png"), grid)
+
+
+def _flat_hparams(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  flat = {}
+  for name, value in _walk(checkpoint.config_to_dict(config), ""):
+    flat[name] = value if isinstance(value, (int, float, str, bool)) else str(value)
+  return flat
+
+
+def _walk(tree: dict[str, Any], prefix: str):
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      yield from _walk(value, f"{prefix}{key}.")
+    else:
+      yield f"{prefix}{key}", value
