@@ -1,0 +1,1 @@
+"""Command-line utilities that are run once by hand, not during training."""

@@ -1,0 +1,316 @@
+"""Tests for the FID Inception network, its resize and its pytorch-fid weight loader.
+
+The real weights are not available offline, so the loader is exercised with a
+fake state_dict that has pytorch-fid's exact names and shapes. The expected
+names/shapes are written out here independently of the Flax module (from
+torchvision's Inception3 + pytorch-fid's FID patches), so a renamed or
+mis-shaped layer fails the test instead of silently agreeing with itself.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from pegasus_jax.evaluation import inception
+
+
+# ----------------------------------------------------------------------------
+# Independent spec of pytorch-fid's fid_inception_v3() state_dict
+
+
+def _conv(name: str, cin: int, cout: int, kh: int, kw: int | None = None) -> dict[str, tuple[int, ...]]:
+    kw = kh if kw is None else kw
+    entries = {f"{name}.conv.weight": (cout, cin, kh, kw)}
+    for buffer in ("weight", "bias", "running_mean", "running_var"):
+        entries[f"{name}.bn.{buffer}"] = (cout,)
+    return entries
+
+
+def _block(prefix: str, convs: list[tuple]) -> dict[str, tuple[int, ...]]:
+    out: dict[str, tuple[int, ...]] = {}
+    for name, *shape in convs:
+        out.update(_conv(f"{prefix}.{name}", *shape))
+    return out
+
+
+def _inception_a(prefix: str, cin: int, pool: int) -> dict[str, tuple[int, ...]]:
+    return _block(prefix, [
+        ("branch1x1", cin, 64, 1), ("branch5x5_1", cin, 48, 1), ("branch5x5_2", 48, 64, 5),
+        ("branch3x3dbl_1", cin, 64, 1), ("branch3x3dbl_2", 64, 96, 3), ("branch3x3dbl_3", 96, 96, 3),
+        ("branch_pool", cin, pool, 1),
+    ])
+
+
+def _inception_c(prefix: str, c7: int) -> dict[str, tuple[int, ...]]:
+    return _block(prefix, [
+        ("branch1x1", 768, 192, 1),
+        ("branch7x7_1", 768, c7, 1), ("branch7x7_2", c7, c7, 1, 7), ("branch7x7_3", c7, 192, 7, 1),
+        ("branch7x7dbl_1", 768, c7, 1), ("branch7x7dbl_2", c7, c7, 7, 1), ("branch7x7dbl_3", c7, c7, 1, 7),
+        ("branch7x7dbl_4", c7, c7, 7, 1), ("branch7x7dbl_5", c7, 192, 1, 7),
+        ("branch_pool", 768, 192, 1),
+    ])
+
+
+def _inception_e(prefix: str, cin: int) -> dict[str, tuple[int, ...]]:
+    return _block(prefix, [
+        ("branch1x1", cin, 320, 1),
+        ("branch3x3_1", cin, 384, 1), ("branch3x3_2a", 384, 384, 1, 3), ("branch3x3_2b", 384, 384, 3, 1),
+        ("branch3x3dbl_1", cin, 448, 1), ("branch3x3dbl_2", 448, 384, 3),
+        ("branch3x3dbl_3a", 384, 384, 1, 3), ("branch3x3dbl_3b", 384, 384, 3, 1),
+        ("branch_pool", cin, 192, 1),
+    ])
+
+
+def pytorch_fid_state_dict_shapes() -> dict[str, tuple[int, ...]]:
+    spec: dict[str, tuple[int, ...]] = {}
+    for name, cin, cout, k in [
+        ("Conv2d_1a_3x3", 3, 32, 3), ("Conv2d_2a_3x3", 32, 32, 3), ("Conv2d_2b_3x3", 32, 64, 3),
+        ("Conv2d_3b_1x1", 64, 80, 1), ("Conv2d_4a_3x3", 80, 192, 3),
+    ]:
+        spec.update(_conv(name, cin, cout, k))
+    spec.update(_inception_a("Mixed_5b", 192, 32))
+    spec.update(_inception_a("Mixed_5c", 256, 64))
+    spec.update(_inception_a("Mixed_5d", 288, 64))
+    spec.update(_block("Mixed_6a", [
+        ("branch3x3", 288, 384, 3), ("branch3x3dbl_1", 288, 64, 1),
+        ("branch3x3dbl_2", 64, 96, 3), ("branch3x3dbl_3", 96, 96, 3),
+    ]))
+    for name, c7 in [("Mixed_6b", 128), ("Mixed_6c", 160), ("Mixed_6d", 160), ("Mixed_6e", 192)]:
+        spec.update(_inception_c(name, c7))
+    spec.update(_block("Mixed_7a", [
+        ("branch3x3_1", 768, 192, 1), ("branch3x3_2", 192, 320, 3),
+        ("branch7x7x3_1", 768, 192, 1), ("branch7x7x3_2", 192, 192, 1, 7),
+        ("branch7x7x3_3", 192, 192, 7, 1), ("branch7x7x3_4", 192, 192, 3),
+    ]))
+    spec.update(_inception_e("Mixed_7b", 1280))
+    spec.update(_inception_e("Mixed_7c", 2048))
+    spec["fc.weight"] = (1008, 2048)
+    spec["fc.bias"] = (1008,)
+    return spec
+
+
+def _fake_state_dict(seed: int = 0) -> dict[str, np.ndarray]:
+    """Random weights with pytorch-fid's names/shapes, scaled so activations stay finite."""
+    rng = np.random.default_rng(seed)
+    state_dict = {}
+    for name, shape in pytorch_fid_state_dict_shapes().items():
+        if name.endswith(".weight") and len(shape) > 1:  # conv OIHW or fc (out, in)
+            fan_in = int(np.prod(shape[1:]))
+            value = rng.standard_normal(shape, dtype=np.float32) * np.float32(np.sqrt(2.0 / fan_in))
+        elif name.endswith(("running_var", "bn.weight")):
+            value = rng.uniform(0.5, 1.5, shape).astype(np.float32)
+        else:  # biases and running means
+            value = (0.1 * rng.standard_normal(shape)).astype(np.float32)
+        state_dict[name] = value
+    return state_dict
+
+
+@pytest.fixture(scope="module")
+def fake_state_dict() -> dict[str, np.ndarray]:
+    return _fake_state_dict()
+
+
+@pytest.fixture(scope="module")
+def fake_npz(tmp_path_factory, fake_state_dict) -> str:
+    path = tmp_path_factory.mktemp("weights") / "fid_inception.npz"
+    # As a converted PyTorch file could, include BatchNorm's unused step counters.
+    extras = {
+        name.replace(".running_mean", ".num_batches_tracked"): np.array(0, np.int64)
+        for name in fake_state_dict
+        if name.endswith(".running_mean")
+    }
+    np.savez(path, **fake_state_dict, **extras)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def fake_variables(fake_npz):
+    return inception.load_inception_params(fake_npz)
+
+
+# ----------------------------------------------------------------------------
+# Parameter tree
+
+
+def test_network_parameters_are_exactly_pytorch_fid_state_dict():
+    expected = pytorch_fid_state_dict_shapes()
+    assert len(expected) == 94 * 5 + 2  # 94 conv+BN units, plus fc weight and bias
+    assert inception.expected_state_dict_shapes() == expected
+    assert sum(int(np.prod(s)) for s in expected.values()) == 23_885_392
+
+
+def test_flax_tree_from_abstract_init_has_flax_layouts():
+    abstract = jax.eval_shape(
+        inception.FIDInceptionV3().init,
+        jax.random.key(0),
+        jax.ShapeDtypeStruct((1, 299, 299, 3), jnp.float32),
+    )
+    assert set(abstract) == {"params", "batch_stats"}
+    conv = abstract["params"]["Mixed_6b"]["branch7x7_2"]["conv"]["kernel"]
+    assert conv.shape == (1, 7, 128, 128)  # HWIO of torch (128, 128, 1, 7)
+    assert abstract["params"]["fc"]["kernel"].shape == (2048, 1008)
+    assert abstract["batch_stats"]["Conv2d_1a_3x3"]["bn"]["var"].shape == (32,)
+
+
+# ----------------------------------------------------------------------------
+# Loader
+
+
+def test_loader_maps_npz_names_to_flax_variables(fake_variables, fake_state_dict):
+    variables = fake_variables
+    sd = fake_state_dict
+    params, stats = variables["params"], variables["batch_stats"]
+
+    np.testing.assert_array_equal(
+        params["Mixed_5b"]["branch5x5_2"]["conv"]["kernel"],
+        sd["Mixed_5b.branch5x5_2.conv.weight"].transpose(2, 3, 1, 0),
+    )
+    np.testing.assert_array_equal(
+        params["Mixed_7c"]["branch3x3dbl_3a"]["conv"]["kernel"],
+        sd["Mixed_7c.branch3x3dbl_3a.conv.weight"].transpose(2, 3, 1, 0),
+    )
+    np.testing.assert_array_equal(params["Conv2d_1a_3x3"]["bn"]["scale"], sd["Conv2d_1a_3x3.bn.weight"])
+    np.testing.assert_array_equal(params["Conv2d_1a_3x3"]["bn"]["bias"], sd["Conv2d_1a_3x3.bn.bias"])
+    np.testing.assert_array_equal(stats["Mixed_6e"]["branch_pool"]["bn"]["mean"], sd["Mixed_6e.branch_pool.bn.running_mean"])
+    np.testing.assert_array_equal(stats["Mixed_6e"]["branch_pool"]["bn"]["var"], sd["Mixed_6e.branch_pool.bn.running_var"])
+    np.testing.assert_array_equal(params["fc"]["kernel"], sd["fc.weight"].T)
+    np.testing.assert_array_equal(params["fc"]["bias"], sd["fc.bias"])
+
+    # Every entry survives the round trip, and the tree matches the network's.
+    back = inception.variables_to_state_dict(variables)
+    assert set(back) == set(sd)
+    for name, value in sd.items():
+        np.testing.assert_array_equal(back[name], value, err_msg=name)
+    abstract = jax.eval_shape(
+        inception.FIDInceptionV3().init, jax.random.key(0), jax.ShapeDtypeStruct((1, 299, 299, 3), jnp.float32)
+    )
+    assert jax.tree.structure(abstract) == jax.tree.structure(variables)
+    assert jax.tree.map(lambda a: a.shape, abstract) == jax.tree.map(lambda a: a.shape, variables)
+
+
+def test_missing_file_explains_what_it_is_and_how_to_convert(tmp_path):
+    with pytest.raises(FileNotFoundError) as error:
+        inception.load_inception_params(tmp_path / "pt_inception-2015-12-05-6726825d.pth")
+    message = str(error.value)
+    assert "pt_inception-2015-12-05-6726825d.pth" in message
+    assert inception.FID_WEIGHTS_URL in message
+    assert "v0.1.0" in message
+    assert "python -m pegasus_jax.tools.convert_inception" in message
+
+
+def test_missing_key_is_reported(fake_state_dict):
+    state_dict = dict(fake_state_dict)
+    del state_dict["Mixed_6c.branch7x7dbl_4.bn.running_var"]
+    with pytest.raises(ValueError, match=r"1 missing keys: Mixed_6c\.branch7x7dbl_4\.bn\.running_var"):
+        inception.state_dict_to_variables(state_dict)
+
+
+def test_extra_key_is_reported(fake_state_dict):
+    state_dict = dict(fake_state_dict, **{"AuxLogits.fc.weight": np.zeros((1008, 768), np.float32)})
+    with pytest.raises(ValueError, match=r"1 unexpected keys: AuxLogits\.fc\.weight"):
+        inception.state_dict_to_variables(state_dict)
+
+
+def test_wrong_shape_is_reported_from_npz(tmp_path, fake_state_dict):
+    state_dict = dict(fake_state_dict)
+    state_dict["fc.weight"] = np.zeros((1000, 2048), np.float32)  # torchvision's 1000 classes
+    path = tmp_path / "bad.npz"
+    np.savez(path, **state_dict)
+    with pytest.raises(ValueError, match=r"fc\.weight: expected \(1008, 2048\), got \(1000, 2048\)"):
+        inception.load_inception_params(path)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is not None, reason="torch is installed")
+def test_pth_without_torch_points_to_the_converter(tmp_path):
+    path = tmp_path / "pt_inception-2015-12-05-6726825d.pth"
+    path.write_bytes(b"not read")
+    with pytest.raises(ImportError, match="convert_inception"):
+        inception.load_inception_params(path)
+
+
+# ----------------------------------------------------------------------------
+# Resize
+
+
+def test_resize_matches_hand_computed_align_corners_false():
+    # 2 -> 4: source coordinates (-0.25 -> 0, 0.25, 0.75, 1.25 -> clamped to 1).
+    image = np.array([[0.0, 4.0], [8.0, 12.0]], np.float32)[None, :, :, None]
+    expected = np.array(
+        [[0, 1, 3, 4], [2, 3, 5, 6], [6, 7, 9, 10], [8, 9, 11, 12]], np.float32
+    )
+    np.testing.assert_allclose(inception.resize_bilinear(image, (4, 4))[0, :, :, 0], expected, atol=1e-6)
+
+    # 3 -> 5: coordinates 0, 0.4, 1.0, 1.6, 2.2 (the last one clamps to pixel 2).
+    row = np.array([0.0, 10.0, 20.0], np.float32)[None, None, :, None]
+    np.testing.assert_allclose(inception.resize_bilinear(row, (1, 5))[0, 0, :, 0], [0, 4, 10, 16, 20], atol=1e-5)
+
+    # 4 -> 2 downsampling averages only the two nearest pixels: no antialiasing.
+    row = np.array([0.0, 1.0, 2.0, 7.0], np.float32)[None, None, :, None]
+    np.testing.assert_allclose(inception.resize_bilinear(row, (1, 2))[0, 0, :, 0], [0.5, 4.5], atol=1e-6)
+
+
+def test_resize_keeps_same_size_and_agrees_with_unaliased_jax_resize():
+    images = np.random.default_rng(0).uniform(-1, 1, (2, 7, 5, 3)).astype(np.float32)
+    np.testing.assert_array_equal(inception.resize_bilinear(images, (7, 5)), images)
+    for size in [(11, 3), (4, 9)]:
+        ours = inception.resize_bilinear(images, size)
+        theirs = jax.image.resize(images, (2, *size, 3), "bilinear", antialias=False)
+        np.testing.assert_allclose(ours, theirs, atol=1e-5)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs torch")
+def test_resize_matches_torch_interpolate():
+    import torch  # pylint: disable=import-outside-toplevel
+    import torch.nn.functional as F  # pylint: disable=import-outside-toplevel
+
+    images = np.random.default_rng(0).uniform(-1, 1, (2, 32, 27, 3)).astype(np.float32)
+    expected = F.interpolate(
+        torch.from_numpy(images).permute(0, 3, 1, 2), size=(299, 299), mode="bilinear", align_corners=False
+    ).permute(0, 2, 3, 1).numpy()
+    np.testing.assert_allclose(inception.resize_bilinear(images, (299, 299)), expected, atol=2e-6)
+
+
+# ----------------------------------------------------------------------------
+# Forward pass
+
+
+def test_output_shapes_at_299():
+    variables = jax.eval_shape(
+        inception.FIDInceptionV3().init, jax.random.key(0), jax.ShapeDtypeStruct((1, 299, 299, 3), jnp.float32)
+    )
+    features, logits = jax.eval_shape(
+        inception.FIDInceptionV3().apply, variables, jax.ShapeDtypeStruct((5, 32, 32, 3), jnp.float32)
+    )
+    assert features.shape == (5, 2048) and logits.shape == (5, 1008)
+    assert features.dtype == jnp.float32 and logits.dtype == jnp.float32
+
+
+def test_batched_helper_on_loaded_weights(fake_variables, fake_state_dict):
+    """Small real forward (75x75, no resize): batching, padding and the logits' bias."""
+    variables = fake_variables
+    images = np.random.default_rng(1).uniform(-1, 1, (3, 75, 75, 3)).astype(np.float32)
+
+    features, logits = inception.inception_features_and_logits(variables, images, batch_size=2, input_size=None)
+    assert features.shape == (3, 2048) and logits.shape == (3, 1008)
+    assert np.isfinite(features).all() and (features >= 0).all()  # mean of ReLU outputs
+    assert features.std() > 0
+
+    # Logits are pool3 @ fc.weight.T, without the bias by default (TF IS convention).
+    weight, bias = fake_state_dict["fc.weight"].astype(np.float64), fake_state_dict["fc.bias"]
+    np.testing.assert_allclose(logits, features @ weight.T, rtol=1e-4, atol=1e-5)
+
+    # A single unpadded batch gives the same numbers as two padded ones (up to
+    # float32 reassociation between differently compiled programs).
+    one_batch = inception.FIDInceptionV3(input_size=None, logits_bias=True).apply(variables, images)
+    np.testing.assert_allclose(features, one_batch[0], rtol=1e-4, atol=5e-5)
+    np.testing.assert_allclose(logits + bias, one_batch[1], rtol=1e-4, atol=5e-5)
+
+
+def test_helper_rejects_images_outside_minus_one_one(fake_variables):
+    with pytest.raises(ValueError, match=r"\[-1, 1\]"):
+        inception.inception_features_and_logits(fake_variables, np.full((1, 8, 8, 3), 255.0), input_size=None)
