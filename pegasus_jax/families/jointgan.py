@@ -190,5 +190,5 @@ class JointGAN:
         g_opt_state=g_opt_state, d_params=d_params, d_model_state=d_model_state,
         d_opt_state=d_opt_state)
     metrics = dict(d_metrics, g_loss=g_per_class, g_loss_total=g_total,
-                   g_grad_norm=optax.global_norm(g_grads))
+                   g_grad_norm=optax.tree.norm(g_grads))
     return new_state, metrics

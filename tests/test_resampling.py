@@ -1,0 +1,50 @@
+"""The rearranged stride-2 layers compute exactly PyTorch's ConvTranspose2d / Conv2d(4, 2, 1)."""
+
+import jax
+import numpy as np
+
+from pegasus_jax.models.resampling import DownConv, UpConv, depth_to_space, space_to_depth
+
+
+def _naive_transposed_conv(x, w):
+  """PyTorch ConvTranspose2d(k=4, s=2, p=1) by its definition: out[2i - 1 + k] += x[i] w[k]."""
+  n, h, width, _ = x.shape
+  out = np.zeros((n, 2 * h, 2 * width, w.shape[-1]), np.float64)
+  for ih in range(h):
+    for iw in range(width):
+      for kh in range(4):
+        for kw in range(4):
+          oh, ow = 2 * ih - 1 + kh, 2 * iw - 1 + kw
+          if 0 <= oh < 2 * h and 0 <= ow < 2 * width:
+            out[:, oh, ow] += x[:, ih, iw] @ w[kh, kw]
+  return out
+
+
+def test_upconv_equals_transposed_convolution():
+  x = np.random.default_rng(0).normal(size=(2, 5, 6, 3)).astype(np.float32)
+  layer = UpConv(4)
+  variables = layer.init(jax.random.PRNGKey(0), x)
+  w = np.asarray(variables["params"]["kernel"])
+  assert w.shape == (4, 4, 3, 4)
+  np.testing.assert_allclose(layer.apply(variables, x), _naive_transposed_conv(x, w), atol=1e-6)
+
+
+def test_downconv_equals_strided_convolution():
+  x = np.random.default_rng(1).normal(size=(2, 8, 6, 3)).astype(np.float32)
+  layer = DownConv(5)
+  variables = layer.init(jax.random.PRNGKey(0), x)
+  w = variables["params"]["kernel"]
+  expected = jax.lax.conv_general_dilated(x, w, (2, 2), ((1, 1), (1, 1)),
+                                          dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  y = layer.apply(variables, x)
+  assert y.shape == (2, 4, 3, 5)
+  np.testing.assert_allclose(y, expected, atol=1e-5)
+
+
+def test_depth_to_space_inverts_space_to_depth():
+  x = np.arange(2 * 4 * 6 * 3, dtype=np.float32).reshape(2, 4, 6, 3)
+  packed = space_to_depth(x)
+  assert packed.shape == (2, 2, 3, 12)
+  np.testing.assert_array_equal(depth_to_space(packed), x)
+  # channel block (a, b) of output pixel (i, j) is input pixel (2i + a, 2j + b)
+  np.testing.assert_array_equal(packed[0, 1, 2, 3:6], x[0, 2, 5])

@@ -1,0 +1,50 @@
+"""Data parallelism: the jitted step on 8 (fake CPU) devices equals the 1-device step."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+from conftest import REPO
+
+SCRIPT = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, "tests")
+    import jax, numpy as np
+    from conftest import tiny_config
+    from pegasus_jax import families, train
+
+    assert jax.device_count() == 8, jax.devices()
+    config = tiny_config(batch_size=16)
+    family = families.create(config, ("horse", "bird"))
+    rng = np.random.default_rng(0)
+    real = rng.uniform(-1, 1, (2, 16, 8, 8, 3)).astype(np.float32)
+    results = []
+    for devices in (jax.devices()[:1], jax.devices()):
+      mesh = train.make_mesh(devices)
+      state = jax.device_put(family.init(jax.random.PRNGKey(0)),
+                             jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
+      batch = {"real": jax.device_put(real, train.batch_sharding(mesh))}
+      assert len(batch["real"].sharding.device_set) == len(devices)
+      step = train.compile_train_step(family, mesh)
+      for _ in range(2):
+        state, metrics = step(state, batch)
+      results.append(jax.device_get((state, metrics)))
+    (s1, m1), (s8, m8) = results
+    for name in m1:
+      np.testing.assert_allclose(m8[name], m1[name], rtol=1e-4, atol=1e-5, err_msg=name)
+    worst = 0.0
+    for a, b in zip(jax.tree_util.tree_leaves(s1), jax.tree_util.tree_leaves(s8)):
+      np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
+      worst = max(worst, float(np.max(np.abs(np.asarray(a, np.float64) - b))))
+    print("OK max |diff| =", worst)
+""")
+
+
+def test_eight_device_step_equals_one_device_step():
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
+             JAX_PLATFORMS="cpu")
+  out = subprocess.run([sys.executable, "-c", SCRIPT], cwd=REPO, env=env, capture_output=True,
+                       text=True, timeout=300)
+  assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+  assert "OK max |diff|" in out.stdout
