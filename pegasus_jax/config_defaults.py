@@ -24,9 +24,14 @@ def base_config() -> ml_collections.ConfigDict:
   config.prefetch = 2  # batches prepared ahead on device
 
   config.data = ml_collections.ConfigDict()
-  config.data.name = "cifar10"
-  # Class names or ids; 'horse+bird' makes one class of the union (plain DCGAN on both).
+  config.data.name = "cifar10"  # a TFDS name, or 'image_folder' (reads data.path)
+  # Class names or ids; 'horse+bird' makes one class of the union (plain DCGAN on both); 'all'
+  # is every image as one class (the only choice for unlabelled sets: celeb_a, most folders).
+  # For an image folder, other entries name sub-folders of data.path.
   config.data.classes = ("horse", "bird")
+  # data.name='image_folder': the folder of JPEG/PNG files (searched recursively); relative
+  # paths are relative to the current directory. Ignored for TFDS data sets.
+  config.data.path = ml_collections.config_dict.placeholder(str)
   config.data.split = "train"
   config.data.data_dir = ml_collections.config_dict.placeholder(str)  # None: TFDS's default
   config.data.download = True  # let TFDS download and prepare when the data is missing

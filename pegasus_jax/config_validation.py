@@ -7,6 +7,7 @@ allowed, so a typo costs seconds, not an hour of accelerator time.
 from __future__ import annotations
 
 import math
+import os
 from typing import Any, Callable
 
 import ml_collections
@@ -106,6 +107,7 @@ FIELD_CHECKS: dict[str, Check] = {
     "data.classes": _classes,
     "data.split": _non_empty_str,
     "data.data_dir": _optional_str,
+    "data.path": _optional_str,  # required (and must exist) for 'image_folder': see below
     "data.download": _boolean,
     "data.random_flip": _boolean,
     "model.image_size": _image_size,
@@ -152,6 +154,7 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int = 1,
     complaint = check(flat[name])
     if complaint:
       raise ValueError(f"config.{name}={flat[name]!r} {complaint}")
+  _check_image_folder(config)
   if config.batch_size % num_devices:
     raise ValueError(
         f"config.batch_size={config.batch_size} must be divisible by the {num_devices} devices "
@@ -159,3 +162,17 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int = 1,
   if config.batch_size % num_processes:
     raise ValueError(f"config.batch_size={config.batch_size} must be divisible by the "
                      f"{num_processes} processes (hosts) that each load a share of it")
+
+
+def _check_image_folder(config: ml_collections.ConfigDict) -> None:
+  """data.name='image_folder' needs data.path, an existing directory (checked before compiling)."""
+  if config.data.name != "image_folder":
+    return
+  if not config.data.path:
+    raise ValueError("config.data.path is required when config.data.name='image_folder': pass "
+                     "--config.data.path=DIR, a folder of JPEG/PNG images")
+  if not os.path.isdir(config.data.path):
+    raise ValueError(
+        f"config.data.path={config.data.path!r} is not an existing directory (resolved to "
+        f"{os.path.abspath(config.data.path)}; relative paths are relative to the current "
+        "directory)")

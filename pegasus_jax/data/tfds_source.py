@@ -2,7 +2,9 @@
 
 Each process reads a disjoint shard (`tfds.even_splits`), filters by label *before* decoding
 (CIFAR-10 horse+bird: 10k of 50k images, ~4 s on 2 cores), and returns one uint8 array per
-requested class. A class entry may be a name ('horse'), an id (7) or a union ('horse+bird').
+requested class. A class entry may be a name ('horse'), an id (7), a union ('horse+bird') or
+'all' (every image of the split as one class). Data sets without a 'label' feature (celeb_a)
+can only be used as `data.classes=('all',)`: single-discriminator training on every image.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
+
+
+ALL_CLASSES = "all"  # the class entry meaning "every image", labelled or not
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +44,9 @@ def resolve_class_ids(name: str, classes: Sequence[str | int],
     ids = []
     for part in parts:
       part = part.strip() if isinstance(part, str) else part
+      if part == ALL_CLASSES and ALL_CLASSES not in label_names:
+        ids.extend(range(len(label_names)))
+        continue
       if isinstance(part, int) or (isinstance(part, str) and part.isdigit()):
         class_id = int(part)
         if not 0 <= class_id < len(label_names):
@@ -50,7 +58,8 @@ def resolve_class_ids(name: str, classes: Sequence[str | int],
         raise ValueError(f"config.data.classes: {part!r} is not a class of {name}; "
                          f"valid: {list(label_names)} (or their ids, or 'a+b' for a union)")
       ids.append(class_id)
-    label = "+".join(label_names[i] for i in ids)
+    label = (ALL_CLASSES if entry == ALL_CLASSES and ALL_CLASSES not in label_names
+             else "+".join(label_names[i] for i in ids))
     resolved.append((label, tuple(ids)))
   labels = [label for label, _ in resolved]
   if len(set(labels)) != len(labels):
@@ -88,16 +97,21 @@ def load_class_images(name: str, classes: Sequence[str | int], *, split: str = "
                       process_index: int = 0, process_count: int = 1) -> ClassImages:
   """This process's share of the requested classes, decoded to uint8 arrays in memory."""
   builder = _builder(name, data_dir, download)
-  label_feature = builder.info.features["label"]
-  resolved = resolve_class_ids(name, classes, label_feature.names)
   if split not in builder.info.splits:
     raise ValueError(f"config.data.split={split!r} is not available for {name} at "
                      f"{builder.data_dir}; available: {list(builder.info.splits)}")
   shard = tfds.even_splits(split, n=process_count, drop_remainder=True)[process_index]
+  features = builder.info.features
+  label_feature = features["label"] if "label" in features else None
+  if not isinstance(label_feature, tfds.features.ClassLabel):
+    return _load_unlabelled(builder, name, classes, shard, image_size, channels,
+                            process_index, process_count)
+  resolved = resolve_class_ids(name, classes, label_feature.names)
   ds = builder.as_dataset(split=shard, shuffle_files=False,
                           decoders={"image": tfds.decode.SkipDecoding()})
   wanted = tf.constant(sorted({i for _, ids in resolved for i in ids}), tf.int64)
-  ds = ds.filter(lambda ex: tf.reduce_any(tf.equal(ex["label"], wanted)))
+  if len(wanted) < len(label_feature.names):  # 'all' (or every class) needs no filter
+    ds = ds.filter(lambda ex: tf.reduce_any(tf.equal(ex["label"], wanted)))
 
   def decode(ex):
     image = tf.io.decode_image(ex["image"], channels=channels, expand_animations=False)
@@ -121,6 +135,44 @@ def load_class_images(name: str, classes: Sequence[str | int], *, split: str = "
           f"(process {process_index} of {process_count}); check the split and classes")
     per_class.append(selected)
   return ClassImages(tuple(label for label, _ in resolved), per_class)
+
+
+def _load_unlabelled(builder: tfds.core.DatasetBuilder, name: str,
+                     classes: Sequence[str | int], shard: str, image_size: int | None,
+                     channels: int, process_index: int, process_count: int) -> ClassImages:
+  """A data set without a ClassLabel 'label' (celeb_a): every image of the shard, one class.
+
+  Decoded straight into one preallocated array: full CelebA at 128x128 is ~8 GB of uint8, and
+  collecting batches then concatenating would need twice that.
+  """
+  if [str(c) for c in classes] != [ALL_CLASSES]:
+    raise ValueError(
+        f"config.data.classes={tuple(classes)!r}: TFDS data set {name!r} has no 'label' "
+        f"feature, so it can only be used as one class of every image: "
+        f"--config.data.classes=\"('{ALL_CLASSES}',)\"")
+  if "image" not in builder.info.features:
+    raise ValueError(f"TFDS data set {name!r} has no 'image' feature; features: "
+                     f"{list(builder.info.features)}")
+  ds = builder.as_dataset(split=shard, shuffle_files=False,
+                          decoders={"image": tfds.decode.SkipDecoding()})
+
+  def decode(ex):
+    image = tf.io.decode_image(ex["image"], channels=channels, expand_animations=False)
+    return _square_resize(image, image_size)
+
+  ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE).batch(1024)
+  total = builder.info.splits[shard].num_examples
+  images = None
+  filled = 0
+  for batch in tfds.as_numpy(ds):
+    if images is None:
+      images = np.empty((total,) + batch.shape[1:], np.uint8)
+    images[filled:filled + len(batch)] = batch
+    filled += len(batch)
+  if not filled:
+    raise ValueError(f"TFDS data set {name!r} split {shard!r} has no images (process "
+                     f"{process_index} of {process_count})")
+  return ClassImages((ALL_CLASSES,), [images[:filled]])
 
 
 def _square_resize(image: tf.Tensor, size: int | None) -> tf.Tensor:
