@@ -6,7 +6,7 @@ import logging as std_logging
 
 from absl import logging
 
-_CHATTY = ("/orbax/", "/tensorflow_datasets/", "/clu/local.py")
+_CHATTY = ("/orbax/", "/tensorflow_datasets/")
 
 
 class _QuietLibraries(std_logging.Filter):
