@@ -6,12 +6,21 @@ is JSON: the config, the class labels, and the data position (for a step-indexed
 position is a function of the step; it is recorded so a person can read where the run stood).
 Orbax writes each step to a temporary directory and renames it when complete, and deletes old
 steps only after a newer one is committed, so a crash mid-save never costs the last good one.
+
+The training job (the one holding the workdir lock, `repair=True`) also cleans up after faults:
+an unfinished step (`<step>.orbax-checkpoint-tmp*`, the job was killed mid-write) is reported
+and removed, and a committed step that fails to restore (truncated or deleted array files) is
+moved to `corrupt_checkpoints/` next to the checkpoint directory -- kept for inspection, and out
+of the way, since Orbax would otherwise refuse to save that step again and count it towards
+`keep`. Save errors (also those of an earlier asynchronous save) raise CheckpointSaveError.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import time
 from typing import Any
 
 import jax
@@ -25,6 +34,30 @@ MODEL_SIGNATURE_FIELDS = ("family", "data.name", "data.classes", "model")
 
 class IncompatibleCheckpointError(ValueError):
   """The workdir's checkpoints were made with a different model config."""
+
+
+class CheckpointSaveError(RuntimeError):
+  """Writing a checkpoint failed (disk full, permissions, ...); the job must not train on."""
+
+
+TMP_SUFFIX = ".orbax-checkpoint-tmp"
+
+
+def unfinished_steps(directory: str) -> list[str]:
+  """Names of step directories a killed job left half-written (Orbax's temporary suffix)."""
+  if not os.path.isdir(directory):
+    return []
+  return sorted(name for name in os.listdir(directory) if TMP_SUFFIX in name)
+
+
+def _first_line(error: BaseException, limit: int = 300) -> str:
+  """Tensorstore errors carry a page of JSON spec; the first line says what went wrong."""
+  return str(error).strip().split("\n")[0][:limit]
+
+
+def state_nbytes(abstract_state: Any) -> int:
+  """Bytes of one saved state (array data only; Orbax adds a few KiB of metadata)."""
+  return sum(int(x.size) * x.dtype.itemsize for x in jax.tree_util.tree_leaves(abstract_state))
 
 
 def config_to_dict(config: ml_collections.ConfigDict) -> dict[str, Any]:
@@ -65,13 +98,27 @@ def check_compatible(saved: dict[str, Any], config: ml_collections.ConfigDict,
 
 
 class CheckpointStore:
-  """A thin, typed wrapper over `ocp.CheckpointManager` for (state, meta) pairs."""
+  """A thin, typed wrapper over `ocp.CheckpointManager` for (state, meta) pairs.
 
-  def __init__(self, directory: str, keep: int, *, asynchronous: bool = True):
+  `repair=True` is for the one job that writes the directory (it holds the workdir lock):
+  it removes unfinished steps and moves corrupt ones aside. Readers (sampling, tools) leave
+  the directory as it is, since a live training job may be writing it.
+  """
+
+  def __init__(self, directory: str, keep: int, *, asynchronous: bool = True,
+               repair: bool = False):
     self.directory = os.path.abspath(directory)
+    self.repair = repair
+    if repair and jax.process_index() == 0:
+      for name in unfinished_steps(self.directory):
+        logging.warning("checkpoint %s/%s is unfinished (the job was killed while writing it); "
+                        "removing it and resuming from the newest complete checkpoint",
+                        self.directory, name)
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=keep, create=True, enable_async_checkpointing=asynchronous)
+        max_to_keep=keep, create=True, enable_async_checkpointing=asynchronous,
+        cleanup_tmp_directories=repair)
     self.manager = ocp.CheckpointManager(self.directory, options=options)
+    self._pending: int | None = None  # the step of a save that may still be running
 
   def all_steps(self) -> list[int]:
     return sorted(self.manager.all_steps())
@@ -80,9 +127,35 @@ class CheckpointStore:
     return self.manager.latest_step()
 
   def save(self, step: int, state: Any, meta: dict[str, Any]) -> None:
-    """Start saving (asynchronously); the previous save is finished first."""
-    self.manager.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
+    """Start saving (asynchronously); the previous save is finished (and checked) first.
+
+    Raises CheckpointSaveError when this save cannot start or the previous one failed.
+    """
+    self.wait_until_finished()
+    try:
+      self.manager.save(step, args=ocp.args.Composite(
+          state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
+    except Exception as e:  # pylint: disable=broad-except
+      raise self._save_error(e, f"saving checkpoint {step}") from e
+    self._pending = step
+
+  def raise_if_save_failed(self) -> None:
+    """Non-blocking: CheckpointSaveError as soon as a finished asynchronous save has failed.
+
+    Cheap enough for every step (a local flag); without it a failed save shows only at the
+    next one, `checkpoint_every` steps later.
+    """
+    if self._pending is not None and not self.manager.is_saving_in_progress():
+      self.wait_until_finished()
+
+  def _save_error(self, error: Exception, what: str) -> CheckpointSaveError:
+    good = [s for s in self.all_steps() if os.path.isdir(os.path.join(self.directory, str(s)))]
+    return CheckpointSaveError(
+        f"{what} in {self.directory} failed ({type(error).__name__}: {_first_line(error)}). "
+        "Training stopped "
+        "rather than go on without checkpoints. The last complete checkpoint is "
+        f"{'step ' + str(good[-1]) if good else 'none'}. Free disk space or fix the "
+        "directory's permissions, then rerun the same command to resume.")
 
   def restore(self, step: int, abstract_state: Any) -> tuple[Any, dict[str, Any]]:
     """The state at `step`, laid out as `abstract_state` (shapes, dtypes, shardings)."""
@@ -99,31 +172,63 @@ class CheckpointStore:
 
     A checkpoint that fails to restore (truncated or missing files) is skipped with a warning
     naming the problem, and the next older one is tried; an incompatible config is an error.
+    With `repair`, the skipped steps are moved aside once an older one restored (when none
+    restores, nothing is moved: that is more likely a code or config change than corruption).
     """
     steps = self.all_steps()
+    bad: list[int] = []
     for step in reversed(steps):
       try:
         meta = self.read_meta(step)
       except Exception as e:  # unreadable metadata: treat the step as corrupt
-        logging.warning("checkpoint %s/%d is unreadable (%s: %s); trying an older one",
-                        self.directory, step, type(e).__name__, e)
+        self._warn(step, "is unreadable", e)
+        bad.append(step)
         continue
       if config is not None:
         check_compatible(meta.get("config", {}), config, self.directory)
       try:
         state, meta = self.restore(step, abstract_state)
       except Exception as e:
-        logging.warning("checkpoint %s/%d failed to restore (%s: %s); trying an older one",
-                        self.directory, step, type(e).__name__, e)
+        self._warn(step, "failed to restore", e)
+        bad.append(step)
         continue
+      if self.repair and bad:
+        self._quarantine(bad)
       return state, meta, step
     if steps:
       raise RuntimeError(f"none of the checkpoints {steps} in {self.directory} could be "
                          "restored (see the warnings above); move them aside to start afresh")
     return None
 
+  @property
+  def corrupt_dir(self) -> str:
+    return os.path.join(os.path.dirname(self.directory), "corrupt_checkpoints")
+
+  def _warn(self, step: int, problem: str, error: Exception) -> None:
+    logging.warning("checkpoint %s/%d %s (%s: %s); trying an older one", self.directory, step,
+                    problem, type(error).__name__, _first_line(error))
+
+  def _quarantine(self, steps: list[int]) -> None:
+    """Move corrupt steps aside, so they never block (or count towards `keep` in) later saves."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    if jax.process_index() == 0:
+      os.makedirs(self.corrupt_dir, exist_ok=True)
+      for step in steps:
+        target = os.path.join(self.corrupt_dir, f"{step}-{stamp}")
+        shutil.move(os.path.join(self.directory, str(step)), target)
+        logging.warning("moved the corrupt checkpoint %d to %s", step, target)
+    if jax.process_count() > 1:
+      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+      multihost_utils.sync_global_devices("pegasus_jax checkpoint quarantine")
+    self.manager.reload()
+
   def wait_until_finished(self) -> None:
-    self.manager.wait_until_finished()
+    """Block until the pending save is committed; CheckpointSaveError if it failed."""
+    pending, self._pending = self._pending, None
+    try:
+      self.manager.wait_until_finished()
+    except Exception as e:  # pylint: disable=broad-except
+      raise self._save_error(e, f"the asynchronous save of checkpoint {pending}") from e
 
   def close(self) -> None:
     self.manager.close()
