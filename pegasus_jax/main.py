@@ -4,7 +4,13 @@ Kept short on purpose (as in the Flax examples): everything happens in
 `pegasus_jax.train.train_and_evaluate`, which a notebook can call directly. Override any
 config field with `--config.field=value` (e.g. `--config.data.data_dir=...`); select a
 variant with `--config=configs/jointgan.py:cpu`. A workdir with checkpoints resumes.
+
+SIGTERM or SIGINT (Ctrl-C) finishes the current step, saves a checkpoint and exits 0 with one
+line; rerun the same command to resume. Faults the user can fix (workdir in use or unwritable,
+failed checkpoint save, non-finite losses, another model's checkpoints) exit 1 with one message.
 """
+
+import sys
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -32,8 +38,18 @@ def main(argv: list[str]) -> None:
     jax.distributed.initialize()
   logging.info("JAX process %d/%d, local devices: %s", jax.process_index(),
                jax.process_count(), jax.local_devices())
-  from pegasus_jax import train  # pylint: disable=g-import-not-at-top
-  summary = train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  from pegasus_jax import checkpoint, train, workdir_lock  # pylint: disable=g-import-not-at-top
+  user_faults = (workdir_lock.WorkdirLockedError, workdir_lock.WorkdirNotWritableError,
+                 checkpoint.CheckpointSaveError, checkpoint.IncompatibleCheckpointError,
+                 train.NonFiniteLossError)
+  try:
+    summary = train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  except user_faults as e:
+    sys.exit(f"error: {type(e).__name__}: {e}")
+  if summary["preempted"]:
+    print(f"Preempted ({summary['preempted']}) at step {summary['final_step']}: checkpoint "
+          f"saved in {FLAGS.workdir}; run the same command again to resume.", flush=True)
+    return
   logging.info("Finished at step %d in %.1f s (resumed from %d).", summary["final_step"],
                summary["seconds"], summary["start_step"])
 

@@ -3,12 +3,18 @@
 It knows nothing about any particular GAN: the family named by `config.family` provides
 `init`, `train_step`, `latents` and `generate`. Every process runs this same function
 (multi-host: start all workers with the same command).
+
+Never lose a run: the workdir is locked to one job; it is probed for writes (and room for a
+checkpoint) before any work; SIGTERM/SIGINT (or, multi-host, JAX's preemption notice) finish the
+current step, save, and return with `summary["preempted"]`; a failed save stops the job.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
+import threading
 import time
 from typing import Any
 
@@ -19,7 +25,7 @@ from absl import logging
 from clu import periodic_actions
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from pegasus_jax import checkpoint, data, families, metrics
+from pegasus_jax import checkpoint, data, families, metrics, workdir_lock
 from pegasus_jax.config_validation import validate_config
 from pegasus_jax.data.prefetch import DevicePrefetcher
 
@@ -92,6 +98,96 @@ class _MetricBuffer:
     return means
 
 
+class PreemptionWatcher:
+  """Turns SIGTERM/SIGINT into a flag the loop reads once per step (no device sync).
+
+  Single process: Python signal handlers (a second signal of the same kind acts at once, as
+  without this class). Multi-host: JAX's preemption service owns SIGTERM, and
+  `CheckpointManager.reached_preemption(step)` makes every process stop at the same step.
+  """
+
+  SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+  def __init__(self, store: checkpoint.CheckpointStore):
+    self.store = store
+    self.reason: str | None = None
+    self._multihost = jax.process_count() > 1
+    self._previous: dict[int, Any] = {}
+
+  def __enter__(self) -> "PreemptionWatcher":
+    if not self._multihost and threading.current_thread() is threading.main_thread():
+      for sig in self.SIGNALS:
+        self._previous[sig] = signal.signal(sig, self._handle)
+    return self
+
+  def __exit__(self, *exc) -> None:
+    for sig, previous in self._previous.items():
+      signal.signal(sig, previous)
+    self._previous.clear()
+
+  def _handle(self, signum: int, frame: Any) -> None:
+    if self.reason is not None:  # asked twice: behave as if we had never installed a handler
+      previous = self._previous.get(signum, signal.SIG_DFL)
+      signal.signal(signum, previous)
+      if callable(previous):
+        previous(signum, frame)
+      else:
+        os.kill(os.getpid(), signum)
+      return
+    self.reason = signal.Signals(signum).name  # logged by the loop, not here
+
+  def should_stop(self, step: int) -> bool:
+    if self.reason is None and self._multihost and self.store.manager.reached_preemption(step):
+      self.reason = "preemption notice"
+    return self.reason is not None
+
+
+def _lock_workdir(workdir: str) -> workdir_lock.WorkdirLock | None:
+  """Process 0 takes the workdir lock; all processes fail together if it cannot."""
+  lock = workdir_lock.WorkdirLock(workdir) if jax.process_index() == 0 else None
+  error = None
+  if lock is not None:
+    try:
+      lock.acquire()
+    except (workdir_lock.WorkdirLockedError, OSError) as e:
+      error = e
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+    ok = int(multihost_utils.broadcast_one_to_all(np.int32(error is None)))
+    if not ok and error is None:
+      raise workdir_lock.WorkdirLockedError(
+          f"process 0 could not lock the workdir {workdir}; see its log")
+  if error is not None:
+    raise error
+  return lock
+
+
+def _prepare_workdir(workdir: str) -> str:
+  """Create the workdir and its checkpoint directory; a clear error if that is impossible."""
+  checkpoint_dir = os.path.join(workdir, "checkpoints")
+  try:
+    os.makedirs(checkpoint_dir, exist_ok=True)
+  except OSError as e:
+    raise workdir_lock.WorkdirNotWritableError(
+        e.errno, f"cannot create {checkpoint_dir} ({e.strerror or e}); check the --workdir "
+        "path and its permissions") from e
+  return checkpoint_dir
+
+
+def _finish_saves(store: checkpoint.CheckpointStore, error: BaseException | None) -> None:
+  """Wait for the last save; its failure is the job's error unless another one came first."""
+  try:
+    store.wait_until_finished()
+  except checkpoint.CheckpointSaveError as e:
+    if error is None:
+      raise
+    logging.error("%s", e)
+  try:
+    store.close()
+  except Exception as e:  # pylint: disable=broad-except  # already reported above
+    logging.warning("closing the checkpoint manager: %s: %s", type(e).__name__, e)
+
+
 def _write_config(workdir: str, config: ml_collections.ConfigDict) -> None:
   if jax.process_index() == 0:
     with open(os.path.join(workdir, "config.json"), "w") as f:
@@ -107,19 +203,35 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   """
   workdir = os.path.abspath(workdir)
   validate_config(config, num_devices=jax.device_count(), num_processes=jax.process_count())
-  os.makedirs(workdir, exist_ok=True)
+  checkpoint_dir = _prepare_workdir(workdir)
+  lock = _lock_workdir(workdir)
+  try:
+    workdir_lock.check_writable(checkpoint_dir)
+    return _train(config, workdir, checkpoint_dir)
+  finally:
+    if lock is not None:
+      lock.release()
 
+
+def _train(config: ml_collections.ConfigDict, workdir: str, checkpoint_dir: str
+           ) -> dict[str, Any]:
   sampler = data.create_sampler(config, jax.process_index(), jax.process_count())
   family = families.create(config, sampler.labels)
   mesh = make_mesh()
   replicated = NamedSharding(mesh, P())
   keys = root_keys(config.seed)
 
-  store = checkpoint.CheckpointStore(os.path.join(workdir, "checkpoints"),
-                                     config.keep_checkpoints)
   abstract = checkpoint.replicated_abstract(jax.eval_shape(family.init, keys["init"]),
                                             replicated)
-  restored = store.restore_latest(abstract, config)
+  # Room for one more checkpoint (Orbax keeps the old ones until the new one is complete).
+  workdir_lock.check_free_space(checkpoint_dir, checkpoint.state_nbytes(abstract) + 2**20,
+                                "one checkpoint")
+  store = checkpoint.CheckpointStore(checkpoint_dir, config.keep_checkpoints, repair=True)
+  try:
+    restored = store.restore_latest(abstract, config)
+  except BaseException:
+    store.close()
+    raise
   if restored is None:
     state = jax.jit(family.init, out_shardings=replicated)(keys["init"])
     start_step = 0
@@ -139,37 +251,61 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   report = periodic_actions.ReportProgress(num_train_steps=config.total_steps, writer=writer,
                                            every_steps=config.log_every)
   buffer = _MetricBuffer(sampler.labels)
-  summary: dict[str, Any] = {"start_step": start_step, "labels": sampler.labels}
+  summary: dict[str, Any] = {"start_step": start_step, "labels": sampler.labels,
+                             "preempted": None}
   prefetcher = DevicePrefetcher(sampler.batch, batch_sharding(mesh), start_step,
                                 config.total_steps, depth=config.prefetch)
   t0 = time.time()
   step = start_step
+  error: BaseException | None = None
+  single_process = jax.process_count() == 1
   try:
-    for step in range(start_step + 1, config.total_steps + 1):
-      batch = next(prefetcher)
-      with jax.profiler.StepTraceAnnotation("train", step_num=step):
-        state, step_metrics = train_step(state, batch)
-      buffer.add(step, step_metrics)
-      report(step)
-      is_last = step == config.total_steps
-      if step % config.checkpoint_every == 0 or is_last:
-        buffer.fetch_and_check()  # never save a state that followed a non-finite step
-      if step % config.log_every == 0 or is_last:
-        means = buffer.pop_means()
-        writer.write_scalars(step, means)
-        summary["last_metrics"] = means
-      if step % config.sample_every == 0 or is_last:
-        _write_samples(workdir, writer, step, generate(state, grid_latents))
-      if step % config.checkpoint_every == 0 or is_last:
-        store.save(step, state, {
-            "step": step, "family": config.family, "class_labels": list(sampler.labels),
-            "config": checkpoint.config_to_dict(config),
-            "data_position": sampler.position(step)})
+    with PreemptionWatcher(store) as watcher:
+      for step in range(start_step + 1, config.total_steps + 1):
+        if watcher.reason is not None and step == start_step + 1:
+          step = start_step  # stopped before the first step: nothing new to save
+          break
+        batch = next(prefetcher)
+        with jax.profiler.StepTraceAnnotation("train", step_num=step):
+          state, step_metrics = train_step(state, batch)
+        buffer.add(step, step_metrics)
+        report(step)
+        if single_process:
+          store.raise_if_save_failed()  # multi-host: all processes see it at the next save
+        stop = watcher.should_stop(step)
+        is_last = step == config.total_steps or stop
+        save_now = step % config.checkpoint_every == 0 or is_last
+        if save_now:
+          buffer.fetch_and_check()  # never save a state that followed a non-finite step
+        if step % config.log_every == 0 or is_last:
+          means = buffer.pop_means()
+          writer.write_scalars(step, means)
+          summary["last_metrics"] = means
+        if step % config.sample_every == 0 or step == config.total_steps:
+          _write_samples(workdir, writer, step, generate(state, grid_latents))
+        if save_now:
+          store.save(step, state, {
+              "step": step, "family": config.family, "class_labels": list(sampler.labels),
+              "config": checkpoint.config_to_dict(config),
+              "data_position": sampler.position(step)})
+        if stop:
+          break
+      if watcher.reason is not None and step < config.total_steps:
+        summary["preempted"] = watcher.reason
+        logging.warning("Stopping at step %d on %s; the checkpoint at step %d resumes the run.",
+                        step, watcher.reason, step)
+  except BaseException as e:
+    error = e
+    raise
   finally:
     prefetcher.close()
-    store.wait_until_finished()
-    store.close()
-    writer.flush()
+    _finish_saves(store, error)
+    try:
+      writer.flush()
+    except Exception as e:  # pylint: disable=broad-except
+      if error is None:
+        raise
+      logging.warning("flushing the metric writer: %s: %s", type(e).__name__, e)
   summary.update(final_step=step, seconds=time.time() - t0, state=state)
   return summary
 

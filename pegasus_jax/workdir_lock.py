@@ -1,0 +1,194 @@
+"""One writer per workdir: a lock file naming the job that holds it.
+
+Two jobs training into one workdir would overwrite each other's checkpoints and, worse, each
+would delete the other's "old" steps. The lock is `WORKDIR/pegasus_jax.lock`, a small JSON file
+(host, pid, start time, command line) created atomically with `os.link`, which also works on
+NFS. A lock whose holder ran on this host and is no longer alive (killed with SIGKILL, the
+machine's OOM killer, ...) is stale: it is taken over with a warning. A lock held from another
+host cannot be checked from here, so it is refused with a message saying how to remove it.
+Only process 0 of a multi-host job takes the lock (the caller decides; see `train.py`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import errno
+import fcntl
+import json
+import os
+import socket
+import sys
+import uuid
+from typing import Any
+
+from absl import logging
+
+LOCK_NAME = "pegasus_jax.lock"
+
+
+class WorkdirLockedError(RuntimeError):
+  """Another live job (or one on another host) holds the workdir's lock."""
+
+
+class WorkdirNotWritableError(OSError):
+  """The workdir cannot be written (permissions, read-only or full file system)."""
+
+
+def _process_start_ticks(pid: int) -> int | None:
+  """The kernel's start time of `pid` (clock ticks since boot), to tell a reused pid apart."""
+  try:
+    with open(f"/proc/{pid}/stat", "rb") as f:
+      stat = f.read().decode("ascii", "replace")
+    return int(stat.rsplit(")", 1)[1].split()[19])  # field 22 overall
+  except (OSError, ValueError, IndexError):
+    return None
+
+
+def pid_alive(pid: int, start_ticks: int | None = None) -> bool:
+  """Whether `pid` runs on this host (and, when known, is the same process that started then)."""
+  if pid <= 0:
+    return False
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:
+    return True  # someone else's live process
+  if start_ticks is not None:
+    now = _process_start_ticks(pid)
+    if now is not None and now != start_ticks:
+      return False  # the pid was reused by an unrelated process
+  return True
+
+
+def describe(holder: dict[str, Any]) -> str:
+  return (f"host {holder.get('host', '?')}, pid {holder.get('pid', '?')}, started "
+          f"{holder.get('start_time', '?')}, command {' '.join(holder.get('argv', [])) or '?'}")
+
+
+class WorkdirLock:
+  """`with WorkdirLock(workdir):` -- hold the workdir's lock for the duration of a job."""
+
+  def __init__(self, workdir: str):
+    self.workdir = os.path.abspath(workdir)
+    self.path = os.path.join(self.workdir, LOCK_NAME)
+    self.info = {
+        "host": socket.gethostname(), "pid": os.getpid(),
+        "pid_start_ticks": _process_start_ticks(os.getpid()),
+        "start_time": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "argv": list(sys.argv), "token": uuid.uuid4().hex,
+    }
+    self.held = False
+
+  def _read_holder(self) -> dict[str, Any] | None:
+    try:
+      with open(self.path) as f:
+        return json.load(f)
+    except FileNotFoundError:
+      return None
+    except (OSError, ValueError):
+      return {}  # unreadable or half-written
+
+  def _is_stale(self, holder: dict[str, Any]) -> bool:
+    return (holder.get("host") == self.info["host"] and isinstance(holder.get("pid"), int)
+            and not pid_alive(holder["pid"], holder.get("pid_start_ticks")))
+
+  def acquire(self) -> None:
+    """Take the lock, or raise WorkdirLockedError naming its holder."""
+    tmp = f"{self.path}.{self.info['host']}.{os.getpid()}.tmp"
+    try:
+      with open(tmp, "w") as f:
+        json.dump(self.info, f)
+        f.flush()
+        os.fsync(f.fileno())
+    except OSError as e:
+      with contextlib.suppress(OSError):
+        os.remove(tmp)
+      raise WorkdirNotWritableError(
+          e.errno, f"cannot write to the workdir {self.workdir} ({os.strerror(e.errno or 0) or e}"
+          f"); check its permissions and free space, or pass another --workdir") from e
+    try:
+      for _ in range(3):
+        try:
+          os.link(tmp, self.path)  # atomic: exactly one job creates the lock with its content
+          self.held = True
+          return
+        except FileExistsError:
+          pass
+        holder = self._read_holder()
+        if holder is None:
+          continue  # released in between: try again
+        if self._is_stale(holder):
+          if self._take_over(holder, tmp):
+            return
+          continue
+        raise WorkdirLockedError(
+            f"the workdir {self.workdir} is in use by another training job ({describe(holder)})."
+            f" Wait for it to finish, stop it, or use another --workdir. If that job is "
+            f"certainly gone (e.g. it ran on another machine), delete {self.path}.")
+      raise WorkdirLockedError(f"could not take the lock {self.path} (it keeps changing)")
+    finally:
+      with contextlib.suppress(OSError):
+        os.remove(tmp)
+
+  def _take_over(self, stale: dict[str, Any], tmp: str) -> bool:
+    """Replace a stale lock with ours; a guard file serialises racing jobs on this host."""
+    with open(self.path + ".guard", "a") as guard:
+      fcntl.flock(guard, fcntl.LOCK_EX)
+      try:
+        if self._read_holder() != stale:
+          return False  # somebody else changed it first: look again
+        os.replace(tmp, self.path)
+      finally:
+        fcntl.flock(guard, fcntl.LOCK_UN)
+    logging.warning("Took over the stale lock %s left by a job that is no longer running (%s).",
+                    self.path, describe(stale))
+    self.held = True
+    return True
+
+  def release(self) -> None:
+    """Remove the lock if it is still ours (never someone else's)."""
+    if not self.held:
+      return
+    self.held = False
+    holder = self._read_holder()
+    if holder and holder.get("token") == self.info["token"]:
+      with contextlib.suppress(FileNotFoundError):
+        os.remove(self.path)
+
+  def __enter__(self) -> "WorkdirLock":
+    self.acquire()
+    return self
+
+  def __exit__(self, *exc) -> None:
+    self.release()
+
+
+def check_writable(directory: str) -> None:
+  """Write, fsync and remove a probe file: fail now, not at the first checkpoint an hour in."""
+  probe = os.path.join(directory, f".write_probe.{socket.gethostname()}.{os.getpid()}")
+  try:
+    with open(probe, "wb") as f:
+      f.write(b"\0" * 4096)
+      f.flush()
+      os.fsync(f.fileno())
+  except OSError as e:
+    raise WorkdirNotWritableError(
+        e.errno, f"cannot write to {directory} ({os.strerror(e.errno or 0) or e}); check its "
+        "permissions and free space, or pass another --workdir") from e
+  finally:
+    with contextlib.suppress(OSError):
+      os.remove(probe)
+
+
+def check_free_space(directory: str, needed_bytes: int, what: str) -> None:
+  """Raise when the file system lacks room for `needed_bytes` (e.g. one checkpoint)."""
+  try:
+    free = os.statvfs(directory).f_bavail * os.statvfs(directory).f_frsize
+  except OSError:
+    return  # no statvfs (some FUSE file systems): the save itself will tell
+  if free < needed_bytes:
+    raise WorkdirNotWritableError(
+        errno.ENOSPC, f"only {free / 2**20:.1f} MiB free under {directory}, but {what} needs "
+        f"about {needed_bytes / 2**20:.1f} MiB; free some space or pass another --workdir")
