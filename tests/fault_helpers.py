@@ -1,0 +1,238 @@
+"""Helpers for tests/test_faults.py: tiny configs and data, and a training subprocess to abuse.
+
+Run as a script, this is `python -m pegasus_jax.main` with the TFDS read replaced by small
+random arrays (so a subprocess needs no data set) and one `STEP <n>` line printed (flushed)
+after each step is dispatched, so a test can kill it at a chosen step. Test-only knobs, read
+from the environment: PEGASUS_TEST_STEP_DELAY (seconds to sleep after each step, so a signal
+lands mid-run), PEGASUS_TEST_NAN_AT_STEP (that step's batch is NaN), PEGASUS_TEST_IGNORE_SIGXFSZ
+(file-size limits then fail writes with EFBIG instead of killing the process, as a full disk
+does; the parent may lower the limit with `resource.prlimit`), PEGASUS_TEST_FSIZE_LIMIT (that
+limit in bytes from the start, after the heavy imports):
+
+  python tests/fault_helpers.py --config=configs/jointgan.py:cpu --workdir=DIR \\
+      $(tiny overrides, see TINY_FLAGS)
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+from typing import Any, Sequence
+
+import numpy as np
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+  sys.path.insert(0, str(REPO))
+
+# The CPU JointGAN config shrunk to a compile of a few seconds (8x8 images, widths 4).
+TINY = {
+    "batch_size": 4, "total_steps": 12, "log_every": 4, "sample_every": 1000,
+    "checkpoint_every": 3, "keep_checkpoints": 3, "num_sample_images": 4, "prefetch": 2,
+    "model.image_size": 8, "model.g_width": 4, "model.d_width": 4, "model.z_dim": 8,
+}
+
+
+def tiny_flags(**overrides: Any) -> list[str]:
+  """`--config.x=v` flags for TINY updated with `overrides` (use `__` for dots)."""
+  values = dict(TINY)
+  values.update({k.replace("__", "."): v for k, v in overrides.items()})
+  return [f"--config.{k}={v}" for k, v in values.items()]
+
+
+def tiny_config(**overrides: Any):
+  """The same tiny config as a ConfigDict, for in-process runs."""
+  sys.path.insert(0, str(REPO / "configs"))
+  import jointgan  # pylint: disable=g-import-not-at-top
+
+  config = jointgan.get_config("cpu")
+  values = dict(TINY)
+  values.update({k.replace("__", "."): v for k, v in overrides.items()})
+  for dotted, value in values.items():
+    *parents, leaf = dotted.split(".")
+    target = config
+    for parent in parents:
+      target = target[parent]
+    target[leaf] = value
+  return config
+
+
+def random_class_images(num_classes: int, size: int, per_class: int = 16,
+                        seed: int = 0) -> list[np.ndarray]:
+  rng = np.random.default_rng(seed)
+  return [rng.integers(0, 256, (per_class, size, size, 3), dtype=np.uint8)
+          for _ in range(num_classes)]
+
+
+def fake_create_sampler(config, process_index: int, process_count: int):
+  """Stands in for `pegasus_jax.data.create_sampler`: same sampler, random in-memory images."""
+  from pegasus_jax.data.sampler import StepIndexedSampler  # pylint: disable=g-import-not-at-top
+
+  labels = tuple(str(c) for c in config.data.classes)
+  sampler = StepIndexedSampler(
+      labels, random_class_images(len(labels), config.model.image_size),
+      local_batch=config.batch_size * config.n_disc // process_count, seed=config.seed,
+      process_index=process_index, random_flip=config.data.random_flip)
+  nan_step = int(os.environ.get("PEGASUS_TEST_NAN_AT_STEP", "-1"))
+  if nan_step >= 0:
+    clean = sampler.batch
+
+    def batch(step: int) -> dict[str, np.ndarray]:
+      out = clean(step)
+      # The loop trains step s on batch(s - 1) (the prefetcher starts at the resume step).
+      return {k: v * np.nan for k, v in out.items()} if step + 1 == nan_step else out
+    sampler.batch = batch
+  return sampler
+
+
+def patch_data() -> None:
+  from pegasus_jax import data  # pylint: disable=g-import-not-at-top
+  data.create_sampler = fake_create_sampler
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+  """The child's environment; JAX_COMPILATION_CACHE_DIR (set by the tests) makes restarts cheap."""
+  env = dict(os.environ)
+  env.update(extra)
+  if env.get("JAX_COMPILATION_CACHE_DIR"):
+    env.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    env.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
+  env.update(TF_CPP_MIN_LOG_LEVEL="2", JAX_PLATFORMS="cpu", PYTHONUNBUFFERED="1")
+  env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+  return env
+
+
+def command(workdir: str, *extra: str, **overrides: Any) -> list[str]:
+  return [sys.executable, str(pathlib.Path(__file__).resolve()),
+          "--config=" + str(REPO / "configs" / "jointgan.py") + ":cpu",
+          f"--workdir={workdir}", *tiny_flags(**overrides), *extra]
+
+
+def start(workdir: str, *extra: str, env: dict[str, str] | None = None,
+          **overrides: Any) -> subprocess.Popen:
+  """A training subprocess (stdout+stderr merged, line by line)."""
+  return subprocess.Popen(command(workdir, *extra, **overrides), cwd=str(REPO),
+                          env=subprocess_env(**(env or {})), stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, bufsize=1)
+
+
+def run(workdir: str, *extra: str, env: dict[str, str] | None = None, timeout: float = 120,
+        **overrides: Any) -> subprocess.CompletedProcess:
+  """Train to the end in a subprocess; stdout and stderr merged into `.stdout`."""
+  return subprocess.run(command(workdir, *extra, **overrides), cwd=str(REPO),
+                        env=subprocess_env(**(env or {})), stdout=subprocess.PIPE,
+                        stderr=subprocess.STDOUT, text=True, timeout=timeout)
+
+
+def wait_for_line(proc: subprocess.Popen, predicate, timeout: float = 120) -> tuple[str, str]:
+  """Read the child's output until `predicate(line)`; return (that line, all output so far)."""
+  seen = []
+  deadline = time.time() + timeout
+  while time.time() < deadline:
+    line = proc.stdout.readline()
+    if not line:
+      if proc.poll() is not None:
+        break
+      continue
+    seen.append(line)
+    if predicate(line):
+      return line, "".join(seen)
+  raise AssertionError(f"the child never printed the expected line; output:\n{''.join(seen)}")
+
+
+def step_of(line: str) -> int | None:
+  return int(line.split()[1]) if line.startswith("STEP ") else None
+
+
+def kill_at_step(workdir: str, step: int, sig: int = signal.SIGKILL,
+                 env: dict[str, str] | None = None, **overrides: Any) -> tuple[int, str]:
+  """Start training, send `sig` once step `step` was dispatched; (return code, output)."""
+  proc = start(workdir, env=env, **overrides)
+  try:
+    _, seen = wait_for_line(proc, lambda l: (step_of(l) or -1) >= step or "Finished" in l)
+    proc.send_signal(sig)
+    rest, _ = proc.communicate(timeout=120)
+    return proc.returncode, seen + rest
+  finally:
+    if proc.poll() is None:
+      proc.kill()
+      proc.wait()
+
+
+def restore_state(workdir: str, step: int | None = None, config=None) -> tuple[Any, int]:
+  """A checkpoint's state (host NumPy leaves) and step (default: the newest that restores),
+  read without repairing anything."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from pegasus_jax import checkpoint, families, train  # pylint: disable=g-import-not-at-top
+
+  store = checkpoint.CheckpointStore(os.path.join(workdir, "checkpoints"), keep=100,
+                                     asynchronous=False)
+  try:
+    meta = store.read_meta(store.latest_step())
+    config = config or tiny_config()
+    family = families.create(config, tuple(meta["class_labels"]))
+    sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    abstract = checkpoint.replicated_abstract(
+        jax.eval_shape(family.init, train.root_keys(config.seed)["init"]), sharding)
+    if step is None:
+      state, _, step = store.restore_latest(abstract)
+    else:
+      state, _ = store.restore(step, abstract)
+  finally:
+    store.close()
+  return jax.tree_util.tree_map(np.asarray, state), step
+
+
+def trees_equal(a: Any, b: Any) -> bool:
+  import jax  # pylint: disable=g-import-not-at-top
+  la, lb = jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)
+  return (jax.tree_util.tree_structure(a) == jax.tree_util.tree_structure(b)
+          and all(np.array_equal(x, y) for x, y in zip(la, lb)))
+
+
+def _announce_steps() -> None:
+  """Print `STEP n` after each dispatched train step (the child's progress, for the parent)."""
+  from pegasus_jax import train  # pylint: disable=g-import-not-at-top
+  compile_train_step = train.compile_train_step
+  delay = float(os.environ.get("PEGASUS_TEST_STEP_DELAY", "0"))
+
+  def compile_and_announce(family, mesh):
+    step_fn = compile_train_step(family, mesh)
+    counter = {"n": None}
+
+    def announced(state, batch):
+      if counter["n"] is None:
+        counter["n"] = int(state.step)  # once, at the first step (the state is ready then)
+      out = step_fn(state, batch)
+      counter["n"] += 1
+      print(f"STEP {counter['n']}", flush=True)
+      time.sleep(delay)
+      return out
+    return announced
+
+  train.compile_train_step = compile_and_announce
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+  from absl import app  # pylint: disable=g-import-not-at-top
+  from pegasus_jax import main as cli  # pylint: disable=g-import-not-at-top
+
+  if os.environ.get("PEGASUS_TEST_IGNORE_SIGXFSZ") or os.environ.get("PEGASUS_TEST_FSIZE_LIMIT"):
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+  if os.environ.get("PEGASUS_TEST_FSIZE_LIMIT"):
+    import resource  # pylint: disable=g-import-not-at-top
+    import tensorflow  # pylint: disable=g-import-not-at-top,unused-import
+    from pegasus_jax import train  # pylint: disable=g-import-not-at-top,unused-import
+    limit = int(os.environ["PEGASUS_TEST_FSIZE_LIMIT"])
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+  patch_data()
+  _announce_steps()
+  app.run(cli.main, argv=list(argv) if argv is not None else None)
+
+
+if __name__ == "__main__":
+  main()
