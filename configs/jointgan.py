@@ -10,8 +10,9 @@ CPU variant (2 cores, a few minutes, on real CIFAR-10 prepared offline):
 Choices (full run): the SN-GAN recipe for CIFAR-10 DCGAN-sized models (Miyato et al. 2018,
 "standard CNN"): Adam lr 2e-4, betas (0.5, 0.999), one D step per G step, batch 64 per class,
 non-saturating loss, z ~ N(0, I_128). Each class has only 5,000 training images, so 50k steps
-is ~640 epochs of each class; the samples drift from "horse-or-bird" towards images both
-discriminators accept after roughly 10-20k steps (grids in DIR/samples/).
+is ~640 epochs of each class. The full run has not been measured in this project yet (no
+accelerator so far): watch the grids in DIR/samples/ and the per-class D(fake) in TensorBoard --
+a pegasus-leaning generator keeps D(fake) of *both* classes up, not just one.
 
 What to expect from `:cpu` (measured 2026-11-25 on the 2-core CPU, shared with other jobs):
 1,200 steps in 5.5 min wall (3-5 steps/s after a ~15 s compile), checkpoints at 600/900/1200.
