@@ -31,6 +31,13 @@ def _non_negative_int(value: Any) -> str | None:
   return None
 
 
+def _seed(value: Any) -> str | None:
+  # PRNGKey and NumPy's generators take unsigned 32-bit seeds without surprises.
+  if _non_negative_int(value) or value >= 2**32:
+    return "must be an integer in [0, 2**32)"
+  return None
+
+
 def _positive_float(value: Any) -> str | None:
   if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
       math.isfinite(value) and value > 0):
@@ -92,7 +99,7 @@ def _classes(value: Any) -> str | None:
 
 FIELD_CHECKS: dict[str, Check] = {
     "family": _non_empty_str,  # checked against the registry in `families.create`
-    "seed": _non_negative_int,
+    "seed": _seed,
     "total_steps": _positive_int,
     "batch_size": _positive_int,
     "n_disc": _positive_int,
