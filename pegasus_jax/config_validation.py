@@ -13,8 +13,8 @@ from typing import Any, Callable
 import ml_collections
 
 from pegasus_jax import losses
-from pegasus_jax.config_defaults import base_config
-from pegasus_jax.models import dcgan
+from pegasus_jax.config_defaults import defaults_for
+from pegasus_jax.models import dcgan, resnet
 
 Check = Callable[[Any], str | None]  # returns a complaint, or None when the value is fine
 
@@ -86,6 +86,20 @@ def _image_size(value: Any) -> str | None:
   return None
 
 
+def _resnet_depth(value: Any) -> str | None:
+  if _positive_int(value):
+    return _positive_int(value)
+  try:
+    resnet.blocks_per_stage(value)
+  except ValueError:
+    return "must be 6n + 2 (8, 14, 20, 32, 56, ...) for the CIFAR ResNet"
+  return None
+
+
+def _str(value: Any) -> str | None:
+  return None if isinstance(value, str) else "must be a string ('' for none)"
+
+
 def _classes(value: Any) -> str | None:
   if isinstance(value, str):
     return "must be a tuple of class names or ids, e.g. ('horse', 'bird'), not a string"
@@ -130,6 +144,24 @@ FIELD_CHECKS: dict[str, Check] = {
     "optimizer.d_lr": _positive_float,
     "optimizer.b1": _unit_interval,
     "optimizer.b2": _unit_interval,
+    "eval_every": _non_negative_int,
+    "eval_num_samples": _positive_int,
+    "eval_classifier": _str,
+    "eval_split": _non_empty_str,
+    "best_metric": _str,
+    "best_mode": _one_of("max", "min"),
+    # family 'classifier' (config_defaults.classifier_config)
+    "model.depth": _resnet_depth,
+    "model.width": _positive_int,
+    "optimizer.lr": _positive_float,
+    "optimizer.momentum": _unit_interval,
+    "optimizer.nesterov": _boolean,
+    "optimizer.weight_decay": _non_negative_float,
+    "optimizer.schedule": _one_of("cosine", "constant"),
+    "optimizer.warmup_steps": _non_negative_int,
+    "optimizer.label_smoothing": _unit_interval,
+    "augment.crop_padding": _non_negative_int,
+    "augment.flip": _boolean,
 }
 
 
@@ -148,7 +180,11 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int = 1,
                     num_processes: int = 1) -> None:
   """Raise ValueError naming the first bad field; return None when the config can run."""
   flat = _flatten(config)
-  known = set(_flatten(base_config()))
+  family = config.get("family")
+  if not isinstance(family, str) or not family:
+    raise ValueError(f"config.family={family!r} must be a non-empty string")
+  # Each family's field set: the GAN fields, or e.g. the classifier's own model/optimizer.
+  known = set(_flatten(defaults_for(family)))
   unknown = sorted(set(flat) - known)
   if unknown:
     raise ValueError(
@@ -158,10 +194,13 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int = 1,
   if missing:
     raise ValueError(f"config is missing field(s) {['config.' + m for m in missing]}")
   for name, check in FIELD_CHECKS.items():
+    if name not in known:
+      continue
     complaint = check(flat[name])
     if complaint:
       raise ValueError(f"config.{name}={flat[name]!r} {complaint}")
   _check_image_folder(config)
+  _check_evaluation(config)
   if config.batch_size % num_devices:
     raise ValueError(
         f"config.batch_size={config.batch_size} must be divisible by the {num_devices} devices "
@@ -183,3 +222,15 @@ def _check_image_folder(config: ml_collections.ConfigDict) -> None:
         f"config.data.path={config.data.path!r} is not an existing directory (resolved to "
         f"{os.path.abspath(config.data.path)}; relative paths are relative to the current "
         "directory)")
+
+
+def _check_evaluation(config: ml_collections.ConfigDict) -> None:
+  """A best checkpoint needs an evaluation to rank by; GAN evaluation needs a classifier."""
+  if config.best_metric and not config.eval_every:
+    raise ValueError(f"config.best_metric={config.best_metric!r} needs config.eval_every > 0 "
+                     "(the evaluation that produces it); set --config.best_metric='' to turn "
+                     "best-checkpoint keeping off")
+  if config.family != "classifier" and config.eval_every and not config.eval_classifier:
+    raise ValueError(
+        f"config.eval_every={config.eval_every} for family {config.family!r} needs "
+        "config.eval_classifier=CLASSIFIER_WORKDIR (a run of configs/classifier.py)")

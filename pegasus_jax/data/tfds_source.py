@@ -97,9 +97,12 @@ def load_class_images(name: str, classes: Sequence[str | int], *, split: str = "
                       process_index: int = 0, process_count: int = 1) -> ClassImages:
   """This process's share of the requested classes, decoded to uint8 arrays in memory."""
   builder = _builder(name, data_dir, download)
-  if split not in builder.info.splits:
+  try:  # a split string: 'train', or a slice such as 'train[:45000]' / 'train[90%:]'
+    builder.info.splits[split]
+  except (KeyError, ValueError, AssertionError):
     raise ValueError(f"config.data.split={split!r} is not available for {name} at "
-                     f"{builder.data_dir}; available: {list(builder.info.splits)}")
+                     f"{builder.data_dir}; available: {list(builder.info.splits)} (or "
+                     "slices such as 'train[:45000]')") from None
   shard = tfds.even_splits(split, n=process_count, drop_remainder=True)[process_index]
   features = builder.info.features
   label_feature = features["label"] if "label" in features else None

@@ -1,0 +1,39 @@
+r"""The evaluation classifier: a CIFAR ResNet on CIFAR-10, trained by the same loop and CLI.
+
+Full run (GPU / TPU; ~100 epochs of 45k images):
+  python -m pegasus_jax.main --config=configs/classifier.py --workdir=runs/classifier
+
+CPU variant (2 cores; the accuracy it reaches in its time is recorded in EVALUATION.md):
+  python -m pegasus_jax.main --config=configs/classifier.py:cpu --workdir=runs/classifier_cpu \
+      --config.data.data_dir=../shared/tensorflow_datasets
+
+Choices: ResNet-20 (He et al. 2016, CIFAR variant; ~91-92% test accuracy when trained fully),
+SGD + Nesterov momentum 0.9, lr 0.1 per 128 images with warm-up and cosine decay, weight decay
+5e-4 on kernels, random 4-px-padded crops + horizontal flips on device. The last 5,000 train
+images are held out ('train[45000:]') for the periodic validation accuracy, and the best
+checkpoint by it is kept in WORKDIR/checkpoints_best/. Batches are class-balanced (batch_size
+images of every class per step), the labels being the order of `data.classes`.
+The trained workdir is what `python -m pegasus_jax.evaluate --classifier=WORKDIR` and
+`config.eval_classifier` of a GAN run take.
+"""
+
+import ml_collections
+
+from pegasus_jax.config_defaults import classifier_config
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  config = classifier_config()
+  if arg == "cpu":
+    # ResNet-14 at width 16 and 80 images a step: what 2 CPU cores manage in ~30 minutes.
+    config.model.depth = 14
+    config.batch_size = 8
+    config.total_steps = 1_800
+    config.optimizer.warmup_steps = 100
+    config.log_every = 50
+    config.eval_every = 300
+    config.checkpoint_every = 300
+    config.keep_checkpoints = 2
+  elif arg:
+    raise ValueError(f"unknown variant {arg!r} of configs/classifier.py; valid: '', 'cpu'")
+  return config
