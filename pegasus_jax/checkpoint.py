@@ -18,6 +18,7 @@ of the way, since Orbax would otherwise refuse to save that step again and count
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import time
@@ -232,6 +233,71 @@ class CheckpointStore:
 
   def close(self) -> None:
     self.manager.close()
+
+
+BEST_DIR = "checkpoints_best"  # beside WORKDIR/checkpoints
+
+
+class BestCheckpointStore:
+  """The one best checkpoint by an evaluation scalar, in its own directory (keep = 1).
+
+  Why a second manager rather than Orbax's `best_fn` on the main one: with `best_fn`,
+  `max_to_keep` keeps the N *best* steps, so the newest one (the one a resume needs) can be
+  deleted. Here `checkpoints/` keeps its "latest N" meaning and `checkpoints_best/` holds the
+  best step so far; its metadata carries the metric and value, so a resumed run only replaces
+  it with a better one.
+  """
+
+  def __init__(self, directory: str, metric: str, mode: str, *, asynchronous: bool = True):
+    if mode not in ("max", "min"):
+      raise ValueError(f"best_mode={mode!r} must be 'max' or 'min'")
+    self.metric, self.mode = metric, mode
+    self.store = CheckpointStore(directory, keep=1, asynchronous=asynchronous, repair=True)
+    self.best_value: float | None = None
+    self.best_step: int | None = None
+    for step in reversed(self.store.all_steps()):
+      try:
+        best = self.store.read_meta(step).get("best", {})
+      except Exception as e:  # pylint: disable=broad-except  # a corrupt one is replaced
+        logging.warning("best checkpoint %s/%d is unreadable (%s); it will be replaced",
+                        directory, step, e)
+        continue
+      if best.get("metric") == metric:
+        self.best_value, self.best_step = float(best["value"]), step
+      break
+
+  @property
+  def directory(self) -> str:
+    return self.store.directory
+
+  def is_better(self, value: float) -> bool:
+    if not math.isfinite(value):
+      return False
+    if self.best_value is None:
+      return True
+    return value > self.best_value if self.mode == "max" else value < self.best_value
+
+  def maybe_save(self, step: int, state: Any, meta: dict[str, Any],
+                 evaluation: dict[str, float]) -> bool:
+    """Save `state` when evaluation[metric] beats the best so far; True when it did."""
+    if self.metric not in evaluation:
+      raise KeyError(f"config.best_metric={self.metric!r} is not among the evaluation's "
+                     f"scalars: {sorted(evaluation)}")
+    value = float(evaluation[self.metric])
+    if not self.is_better(value) or step == self.best_step:
+      return False
+    self.store.save(step, state, dict(meta, best={"metric": self.metric, "mode": self.mode,
+                                                  "value": value, "step": step}))
+    self.best_value, self.best_step = value, step
+    logging.info("new best checkpoint at step %d: %s=%.6g (%s)", step, self.metric, value,
+                 self.directory)
+    return True
+
+  def wait_until_finished(self) -> None:
+    self.store.wait_until_finished()
+
+  def close(self) -> None:
+    self.store.close()
 
 
 def replicated_abstract(tree: Any, sharding: jax.sharding.Sharding) -> Any:

@@ -1,8 +1,11 @@
 """The one training loop: devices, data, jitted steps, logging, samples and checkpoints.
 
 It knows nothing about any particular GAN: the family named by `config.family` provides
-`init`, `train_step`, `latents` and `generate`. Every process runs this same function
-(multi-host: start all workers with the same command).
+`init`, `train_step`, `latents` and `generate` (a family without a generator, the evaluation
+classifier, gets no sample grids). Every `config.eval_every` steps it runs the family's
+evaluation (`families.create_evaluator`), logs its scalars, and with `config.best_metric` keeps
+the best checkpoint in WORKDIR/checkpoints_best/ beside the latest ones. Every process runs this
+same function (multi-host: start all workers with the same command).
 
 Never lose a run: the workdir is locked to one job; it is probed for writes (and room for a
 checkpoint) before any work; SIGTERM/SIGINT (or, multi-host, JAX's preemption notice) finish the
@@ -245,9 +248,19 @@ def _train(config: ml_collections.ConfigDict, workdir: str, checkpoint_dir: str
   if start_step == 0:
     writer.write_hparams({k: v for k, v in _flat_hparams(config).items()})
   train_step = compile_train_step(family, mesh)
-  generate = jax.jit(family.generate, out_shardings=replicated)
-  grid_latents = jax.device_put(family.latents(keys["grid"], config.num_sample_images),
-                                replicated)
+  draws_samples = families.has_generator(family)
+  if draws_samples:
+    generate = jax.jit(family.generate, out_shardings=replicated)
+    grid_latents = jax.device_put(family.latents(keys["grid"], config.num_sample_images),
+                                  replicated)
+  try:
+    evaluator = families.create_evaluator(config, family)  # loads its data once, here
+    best = (checkpoint.BestCheckpointStore(os.path.join(workdir, checkpoint.BEST_DIR),
+                                           config.best_metric, config.best_mode)
+            if config.best_metric else None)
+  except BaseException:
+    store.close()
+    raise
   report = periodic_actions.ReportProgress(num_train_steps=config.total_steps, writer=writer,
                                            every_steps=config.log_every)
   buffer = _MetricBuffer(sampler.labels)
@@ -281,13 +294,22 @@ def _train(config: ml_collections.ConfigDict, workdir: str, checkpoint_dir: str
           means = buffer.pop_means()
           writer.write_scalars(step, means)
           summary["last_metrics"] = means
-        if step % config.sample_every == 0 or step == config.total_steps:
+        if draws_samples and (step % config.sample_every == 0 or step == config.total_steps):
           _write_samples(workdir, writer, step, generate(state, grid_latents))
+        evaluation = None
+        if evaluator is not None and (step % config.eval_every == 0
+                                      or step == config.total_steps):
+          buffer.fetch_and_check()  # never evaluate (or keep as best) a non-finite state
+          evaluation = dict(evaluator(state))
+          writer.write_scalars(step, evaluation)
+          summary["last_evaluation"] = evaluation
+        meta = {"step": step, "family": config.family, "class_labels": list(sampler.labels),
+                "config": checkpoint.config_to_dict(config),
+                "data_position": sampler.position(step)}
         if save_now:
-          store.save(step, state, {
-              "step": step, "family": config.family, "class_labels": list(sampler.labels),
-              "config": checkpoint.config_to_dict(config),
-              "data_position": sampler.position(step)})
+          store.save(step, state, meta)
+        if best is not None and evaluation is not None:
+          best.maybe_save(step, state, dict(meta, evaluation=evaluation), evaluation)
         if stop:
           break
       if watcher.reason is not None and step < config.total_steps:
@@ -299,6 +321,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, checkpoint_dir: str
     raise
   finally:
     prefetcher.close()
+    if best is not None:
+      _finish_saves(best.store, error)
     _finish_saves(store, error)
     try:
       writer.flush()
@@ -307,6 +331,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, checkpoint_dir: str
         raise
       logging.warning("flushing the metric writer: %s: %s", type(e).__name__, e)
   summary.update(final_step=step, seconds=time.time() - t0, state=state)
+  if best is not None:
+    summary["best"] = {"metric": best.metric, "value": best.best_value, "step": best.best_step}
   return summary
 
 

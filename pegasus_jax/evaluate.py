@@ -1,0 +1,256 @@
+r"""Score generated images with the CIFAR classifier (and optionally the FID Inception-v3).
+
+  python -m pegasus_jax.evaluate --samples=FILE.npz --classifier=CLASSIFIER_WORKDIR \
+      --classes=horse,bird --json=OUT.json
+  python -m pegasus_jax.evaluate --workdir=GAN_WORKDIR --num=1000 --seed=0 \
+      --classifier=CLASSIFIER_WORKDIR [--inception_weights=pt_inception.npz]
+
+`--samples` reads key `images` of an .npz (what `pegasus_jax.sample` writes): uint8 in
+[0, 255] or float in [-1, 1], (N, H, W, C) matching the classifier; anything else is refused.
+`--workdir` draws `--num` samples from a GAN checkpoint first (classes default to its classes).
+Prints a table and writes JSON: num_samples, classifier_is(_std), fcd per class and union,
+pegasus_score, pegasus_rate, class_histogram, and with Inception weights fid, inception_score,
+kid (against the real images of the requested classes). Real-image statistics are cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from typing import Any, Callable, Sequence
+
+import jax
+import ml_collections
+import numpy as np
+from absl import app, flags, logging
+
+from pegasus_jax.evaluation import classifier_metrics as cm
+
+FLAGS = flags.FLAGS
+
+
+def _define_flags() -> None:
+  """Only when run as a program: pegasus_jax.sample and .main define some of the same names."""
+  flags.DEFINE_string("samples", None, ".npz with key 'images' (uint8 or float in [-1, 1]).")
+  flags.DEFINE_string("workdir", None, "GAN workdir to sample from instead of --samples.")
+  flags.DEFINE_integer("num", 1000, "With --workdir: how many samples.")
+  flags.DEFINE_integer("seed", 0, "With --workdir: seed of the latent vectors.")
+  flags.DEFINE_integer("step", None, "With --workdir: checkpoint step (default: the newest).")
+  flags.DEFINE_string("classifier", None, "Workdir of a configs/classifier.py run.")
+  flags.DEFINE_enum("classifier_checkpoint", "best", ["best", "latest"],
+                    "Which classifier checkpoint: the best by validation accuracy (when the "
+                    "run kept one) or the latest.")
+  flags.DEFINE_list("classes", None, "Classes to compare with, e.g. horse,bird (two give the "
+                    "pegasus score). Default with --workdir: the GAN's classes.")
+  flags.DEFINE_string("real_split", "train", "TFDS split of the real reference images.")
+  flags.DEFINE_string("data_dir", None, "TFDS data_dir (default: the classifier's).")
+  flags.DEFINE_string("cache_dir", None, "Reference-statistics cache (default: "
+                      "CLASSIFIER/eval_cache, else ~/.cache/pegasus_jax).")
+  flags.DEFINE_string("inception_weights", None, "Converted FID Inception weights "
+                      "(.npz/.pth): adds fid, inception_score, kid.")
+  flags.DEFINE_string("json", None, "Write the results here as JSON.")
+
+
+# -- loading ----------------------------------------------------------------------------------
+def load_samples(path: str) -> np.ndarray:
+  """The 'images' array of an .npz (or the only array in it)."""
+  with np.load(path) as npz:
+    if "images" in npz.files:
+      return npz["images"]
+    if len(npz.files) == 1:
+      return npz[npz.files[0]]
+    raise cm.SampleError(f"{path} has arrays {npz.files}; expected one named 'images'")
+
+
+def split_class_labels(labels: Sequence[str]) -> list[str]:
+  """A GAN's class labels as classifier classes: 'horse+bird' (a union) -> horse, bird."""
+  out: list[str] = []
+  for label in labels:
+    for part in str(label).split("+"):
+      if part not in out:
+        out.append(part)
+  return out
+
+
+def load_classifier(workdir: str, which: str = "best") -> cm.LoadedClassifier:
+  """The classifier run's best checkpoint (if it kept one and `which` is 'best'), else latest."""
+  from pegasus_jax import checkpoint  # pylint: disable=g-import-not-at-top
+  best_dir = os.path.join(workdir, checkpoint.BEST_DIR)
+  if which == "best" and os.path.isdir(best_dir):
+    store = checkpoint.CheckpointStore(best_dir, keep=1_000_000, asynchronous=False)
+    steps = store.all_steps()
+    store.close()
+    if steps:
+      return cm.load_classifier(workdir, steps[-1], checkpoint_dir=best_dir)
+  return cm.load_classifier(workdir)
+
+
+# -- Inception (optional) -----------------------------------------------------------------------
+def inception_metrics(weights: str, images: np.ndarray, classifier: cm.LoadedClassifier,
+                      classes: Sequence[str], split: str, data_dir: str | None,
+                      cache_dir: str) -> dict[str, float]:
+  """FID, IS and KID of the samples against the real images of `classes` (features cached)."""
+  from pegasus_jax.evaluation import gan_metrics, inception  # pylint: disable=g-import-not-at-top
+  variables = inception.load_inception_params(weights)
+  with open(weights, "rb") as f:
+    weights_hash = hashlib.sha256(f.read()).hexdigest()[:16]
+  data_name = classifier.config.data.name
+  key = hashlib.sha256(json.dumps(
+      {"version": cm.CACHE_VERSION, "data": data_name, "split": split, "classes": list(classes),
+       "network": "fid_inception_v3_2015_12_05", "weights": weights_hash},
+      sort_keys=True).encode()).hexdigest()[:20]
+  path = os.path.join(cache_dir, f"inception_reference_{key}.npz")
+  if os.path.exists(path):
+    with np.load(path) as cached:
+      real_features = cached["features"]
+  else:
+    real = cm.load_real_images(data_name, classes, split, data_dir,
+                               classifier.image_shape[0], classifier.image_shape[2])
+    real_images = np.concatenate([real[c] for c in classes]).astype(np.float32) / 127.5 - 1
+    real_features, _ = inception.inception_features_and_logits(variables, real_images)
+    os.makedirs(cache_dir, exist_ok=True)
+    np.savez(path + ".tmp.npz", features=real_features)
+    os.replace(path + ".tmp.npz", path)
+  quantised = np.round((images + 1.0) * 127.5) / 127.5 - 1.0  # the protocol: uint8 first
+  features, logits = inception.inception_features_and_logits(variables, quantised)
+  fid = gan_metrics.frechet_distance(*gan_metrics.feature_statistics(features),
+                                     *gan_metrics.feature_statistics(real_features))
+  is_mean, is_std = gan_metrics.inception_score(logits, splits=min(10, len(logits)))
+  subset = min(1000, len(features), len(real_features))
+  kid_mean, kid_std = gan_metrics.kernel_inception_distance(features, real_features,
+                                                            subset_size=subset)
+  return {"fid": fid, "inception_score": is_mean, "inception_score_std": is_std,
+          "kid": kid_mean, "kid_std": kid_std}
+
+
+# -- the whole evaluation -----------------------------------------------------------------------
+def evaluate(images: np.ndarray, classifier: cm.LoadedClassifier, classes: Sequence[str], *,
+             real_split: str = "train", data_dir: str | None = None,
+             cache_dir: str | None = None, inception_weights: str | None = None
+             ) -> dict[str, Any]:
+  """Classifier metrics (+ Inception ones) of `images`, with cached real-image statistics."""
+  images = cm.check_samples(images, classifier.image_shape)
+  for name in classes:
+    classifier.class_index(name)  # unknown classes fail before any real image is read
+  cache_dir = cache_dir or cm.default_cache_dir(classifier)
+  reference, cache = cm.reference_statistics(classifier, classes, split=real_split,
+                                             data_dir=data_dir, cache_dir=cache_dir)
+  result = cm.evaluate_samples(classifier, images, classes, reference)
+  result.update(classifier_workdir=classifier.workdir, classifier_step=classifier.step,
+                classifier_weights=classifier.weights_hash, real_split=real_split,
+                reference_cache=cache)
+  if inception_weights:
+    result.update(inception_metrics(inception_weights, images, classifier, classes, real_split,
+                                    data_dir if data_dir is not None
+                                    else classifier.config.data.data_dir, cache_dir))
+  return result
+
+
+def generator_evaluator(config: ml_collections.ConfigDict, family: Any
+                        ) -> Callable[[Any], dict[str, float]]:
+  """The periodic GAN evaluation of the training loop (config.eval_every / eval_classifier).
+
+  Fixed latents (from the seed), samples quantised to uint8 like saved ones, classifier metrics
+  logged as 'eval/...' scalars; the classifier and the real statistics are loaded once, here.
+  """
+  from pegasus_jax import metrics  # pylint: disable=g-import-not-at-top
+  from pegasus_jax.families import classifier as classifier_family  # pylint: disable=g-import-not-at-top
+  classifier = load_classifier(config.eval_classifier)
+  classes = split_class_labels(family.class_labels)
+  for name in classes:
+    classifier.class_index(name)
+  reference, _ = cm.reference_statistics(classifier, classes, split=config.eval_split,
+                                         data_dir=config.data.data_dir)
+  latents = family.latents(jax.random.fold_in(jax.random.PRNGKey(config.seed), 2),
+                           config.eval_num_samples)
+  generate = jax.jit(family.generate)
+
+  def evaluate_state(state: Any) -> dict[str, float]:
+    state = classifier_family.local_copy(state)
+    chunks = [np.asarray(generate(state, latents[i:i + 500]))
+              for i in range(0, len(latents), 500)]
+    images = metrics.to_uint8(np.concatenate(chunks))
+    return cm.scalars(cm.evaluate_samples(classifier, images, classes, reference))
+
+  return evaluate_state
+
+
+def format_table(result: dict[str, Any]) -> str:
+  """The results as aligned `name  value` lines."""
+  rows = []
+  for name, value in result.items():
+    if isinstance(value, dict):
+      for sub, item in value.items():
+        rows.append((f"{name}/{sub}", item))
+    elif not isinstance(value, (list, tuple)):
+      rows.append((name, value))
+  width = max(len(name) for name, _ in rows)
+  return "\n".join(f"{name:<{width}}  {value:.4f}" if isinstance(value, float)
+                   else f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def generate_images(run: Any, num: int, seed: int, batch_size: int = 256) -> np.ndarray:
+  """uint8 samples exactly as `python -m pegasus_jax.sample` draws them (same seed, same images)."""
+  from pegasus_jax import metrics  # pylint: disable=g-import-not-at-top
+  latents = run.family.latents(jax.random.PRNGKey(seed), num)
+  generate = jax.jit(run.family.generate)
+  chunks = [np.asarray(generate(run.state, latents[i:i + batch_size]))
+            for i in range(0, num, batch_size)]
+  return metrics.to_uint8(np.concatenate(chunks))
+
+
+def run_cli(*, classifier: str, samples: str | None = None, workdir: str | None = None,
+            num: int = 1000, seed: int = 0, step: int | None = None,
+            classes: Sequence[str] | None = None, classifier_checkpoint: str = "best",
+            real_split: str = "train", data_dir: str | None = None,
+            cache_dir: str | None = None, inception_weights: str | None = None,
+            json_path: str | None = None) -> dict[str, Any]:
+  """What the command line does, as a function: evaluate, print the table, write the JSON."""
+  if bool(samples) == bool(workdir):
+    raise ValueError("give exactly one of --samples=FILE.npz and --workdir=GAN_WORKDIR")
+  if samples and not classes:
+    raise ValueError("--classes is required with --samples (e.g. --classes=horse,bird)")
+  loaded = load_classifier(classifier, classifier_checkpoint)
+  if workdir:
+    if num < 2:
+      raise ValueError("--num must be >= 2")
+    from pegasus_jax import restore  # pylint: disable=g-import-not-at-top
+    run = restore.load_run(workdir, step)
+    images = generate_images(run, num, seed)
+    classes = list(classes or split_class_labels(run.family.class_labels))
+    source = {"gan_workdir": os.path.abspath(workdir), "gan_step": run.step, "seed": seed}
+  else:
+    images = load_samples(samples)
+    source = {"samples": os.path.abspath(samples)}
+  result = evaluate(images, loaded, list(classes), real_split=real_split, data_dir=data_dir,
+                    cache_dir=cache_dir, inception_weights=inception_weights)
+  result.update(source)
+  print(format_table(result), flush=True)
+  if json_path:
+    os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
+    with open(json_path, "w") as f:
+      json.dump(result, f, indent=2, sort_keys=True)
+    logging.info("wrote %s", json_path)
+  return result
+
+
+def main(argv: list[str]) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  if not FLAGS.classifier:
+    raise app.UsageError("--classifier=CLASSIFIER_WORKDIR is required")
+  try:
+    run_cli(classifier=FLAGS.classifier, samples=FLAGS.samples, workdir=FLAGS.workdir,
+            num=FLAGS.num, seed=FLAGS.seed, step=FLAGS.step, classes=FLAGS.classes,
+            classifier_checkpoint=FLAGS.classifier_checkpoint, real_split=FLAGS.real_split,
+            data_dir=FLAGS.data_dir, cache_dir=FLAGS.cache_dir,
+            inception_weights=FLAGS.inception_weights, json_path=FLAGS.json)
+  except (ValueError, FileNotFoundError) as e:  # SampleError is a ValueError
+    sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+  _define_flags()
+  app.run(main)

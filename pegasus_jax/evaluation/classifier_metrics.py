@@ -1,0 +1,303 @@
+"""Metrics from a CIFAR classifier trained by this codebase (family 'classifier').
+
+Why a classifier of our own: the pegasus question is "does one image look like a horse AND a
+bird?", which needs the class posteriors p(y|x) of a network that knows those classes. From its
+softmax and its penultimate (pooled) features:
+
+- classifier IS: exp(E_x KL(p(y|x) || p(y))), 10 splits (`gan_metrics.inception_score` on the
+  probabilities). Between 1 and K; K for confident, class-balanced predictions. On a different
+  scale from the Inception-v3 IS (1008 classes), so the two are never compared.
+- FCD: the Frechet distance in the classifier's feature space between the samples and the real
+  images of each requested class, and of their union (`gan_metrics.frechet_distance`).
+- pegasus score for a class pair (a, b): per sample 2 * min(p_a, p_b) (1 when the classifier
+  splits its belief evenly between the two, 0 when it is sure of one or of neither), averaged;
+  pegasus rate: the share of samples with p_a + p_b >= 0.8 and min(p_a, p_b) >= 0.25.
+- class histogram: how many samples the classifier assigns (argmax) to each of its classes.
+
+Real-image reference statistics cost a pass over thousands of images, so they are cached on disk,
+keyed by data set, split, classes, the network config and a hash of its weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from typing import Any, Mapping, Sequence
+
+import jax
+import ml_collections
+import numpy as np
+import scipy.special
+from absl import logging
+
+from pegasus_jax.evaluation import gan_metrics
+
+PEGASUS_SUM = 0.8  # p_a + p_b at least this: the image is (mostly) one of the two classes ...
+PEGASUS_MIN = 0.25  # ... and each gets at least this: it is not just one of them
+CACHE_VERSION = 1  # bump when the cached statistics change meaning
+UNION = "union"
+
+
+class SampleError(ValueError):
+  """A samples array the evaluation refuses (dtype, value range, shape or channels)."""
+
+
+# -- pure metrics -----------------------------------------------------------------------------
+def softmax(logits: np.ndarray) -> np.ndarray:
+  """Class probabilities in float64 (rows sum to one to ~1e-15)."""
+  return scipy.special.softmax(np.asarray(logits, np.float64), axis=-1)
+
+
+def classifier_inception_score(probs: np.ndarray, splits: int = 10) -> tuple[float, float]:
+  """Mean and std over splits of exp(E[KL(p(y|x) || p(y))]); fewer splits for < 10 samples."""
+  probs = np.asarray(probs, np.float64)
+  return gan_metrics.inception_score(probs, splits=min(splits, len(probs)), from_logits=False)
+
+
+def pegasus_scores(probs: np.ndarray, a: int, b: int) -> dict[str, Any]:
+  """Per-sample 2 * min(p_a, p_b), its mean (pegasus_score) and the pegasus_rate."""
+  probs = np.asarray(probs, np.float64)
+  p_a, p_b = probs[:, a], probs[:, b]
+  per_sample = 2.0 * np.minimum(p_a, p_b)
+  is_pegasus = (p_a + p_b >= PEGASUS_SUM) & (np.minimum(p_a, p_b) >= PEGASUS_MIN)
+  return {"pegasus_score": float(per_sample.mean()), "pegasus_rate": float(is_pegasus.mean()),
+          "per_sample": per_sample}
+
+
+def class_histogram(probs: np.ndarray, labels: Sequence[str]) -> dict[str, int]:
+  """Argmax counts per class label (every label present, zeros included)."""
+  counts = np.bincount(np.argmax(probs, axis=-1), minlength=len(labels))
+  return {label: int(count) for label, count in zip(labels, counts)}
+
+
+def frechet_to_reference(features: np.ndarray, reference: tuple[np.ndarray, np.ndarray]
+                         ) -> float:
+  """Frechet distance between the features' Gaussian and a reference (mu, sigma)."""
+  mu, sigma = gan_metrics.feature_statistics(features)
+  return gan_metrics.frechet_distance(mu, sigma, *reference)
+
+
+# -- the classifier -----------------------------------------------------------------------------
+@dataclasses.dataclass
+class LoadedClassifier:
+  """A trained classifier run: `predict` gives logits and penultimate features."""
+
+  workdir: str
+  labels: tuple[str, ...]
+  config: ml_collections.ConfigDict
+  family: Any
+  state: Any
+  step: int
+  weights_hash: str
+
+  @property
+  def image_shape(self) -> tuple[int, int, int]:
+    model = self.config.model
+    return (model.image_size, model.image_size, model.channels)
+
+  def predict(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Logits (N, K) and features (N, D) of float images in [-1, 1]."""
+    return self.family.predict(self.state, images)
+
+  def class_index(self, name: str) -> int:
+    """The output index of class `name` (a label, or an id among the labels)."""
+    if name in self.labels:
+      return self.labels.index(name)
+    if name.isdigit() and int(name) < len(self.labels):
+      return int(name)
+    raise ValueError(f"class {name!r} is not one of the classifier's classes "
+                     f"{list(self.labels)} (classifier: {self.workdir})")
+
+
+def weights_hash(state: Any) -> str:
+  """SHA-256 (16 hex digits) of the parameters and batch statistics: the cache key's network."""
+  digest = hashlib.sha256()
+  leaves = jax.tree_util.tree_leaves_with_path(
+      jax.device_get({"params": state.params, "batch_stats": state.batch_stats}))
+  for path, leaf in leaves:
+    digest.update(jax.tree_util.keystr(path).encode())
+    digest.update(np.ascontiguousarray(leaf).tobytes())
+  return digest.hexdigest()[:16]
+
+
+def load_classifier(workdir: str, step: int | None = None, *,
+                    checkpoint_dir: str | None = None) -> LoadedClassifier:
+  """A classifier run from its workdir: the newest checkpoint, or `step`.
+
+  `checkpoint_dir` reads another directory of the run (WORKDIR/checkpoints_best).
+  """
+  # Lazy: these import the training loop, which imports the families.
+  from jax.sharding import NamedSharding, PartitionSpec as P  # pylint: disable=g-import-not-at-top
+  from pegasus_jax import checkpoint, families, train  # pylint: disable=g-import-not-at-top
+  from pegasus_jax.families import classifier as classifier_family  # pylint: disable=g-import-not-at-top
+  checkpoint_dir = checkpoint_dir or os.path.join(workdir, "checkpoints")
+  if not os.path.isdir(checkpoint_dir):
+    raise FileNotFoundError(f"no checkpoints in {workdir} (expected {checkpoint_dir}); is it "
+                            "the --workdir of a configs/classifier.py run?")
+  store = checkpoint.CheckpointStore(checkpoint_dir, keep=1_000_000, asynchronous=False)
+  try:
+    steps = store.all_steps()
+    if not steps:
+      raise FileNotFoundError(f"{checkpoint_dir} holds no finished checkpoint yet")
+    if step is not None and step not in steps:
+      raise ValueError(f"step {step} is not among the checkpoints in {checkpoint_dir}: {steps}")
+    step = steps[-1] if step is None else step
+    meta = store.read_meta(step)
+    config = ml_collections.ConfigDict(meta["config"])
+    if config.family != "classifier":
+      raise ValueError(f"{workdir} is a {config.family!r} run, not a classifier: train one "
+                       "with configs/classifier.py")
+    config.data.classes = tuple(config.data.classes)  # JSON made the tuple a list
+    family = families.create(config, tuple(meta["class_labels"]))
+    abstract = checkpoint.replicated_abstract(
+        jax.eval_shape(family.init, train.root_keys(config.seed)["init"]),
+        NamedSharding(train.make_mesh(), P()))
+    state, _ = store.restore(step, abstract)
+  finally:
+    store.close()
+  state = classifier_family.local_copy(state)
+  return LoadedClassifier(workdir=os.path.abspath(workdir), labels=tuple(meta["class_labels"]),
+                          config=config, family=family, state=state, step=step,
+                          weights_hash=weights_hash(state))
+
+
+# -- samples ------------------------------------------------------------------------------------
+def check_samples(images: Any, image_shape: tuple[int, int, int] | None = None) -> np.ndarray:
+  """float32 images in [-1, 1] from uint8 [0, 255] or float [-1, 1]; anything else: SampleError."""
+  images = np.asarray(images)
+  if images.ndim != 4:
+    raise SampleError(f"samples must be a 4-D array (N, H, W, C); got shape {images.shape}")
+  if image_shape is not None and images.shape[1:] != tuple(image_shape):
+    raise SampleError(f"samples have shape {images.shape[1:]} per image; the classifier takes "
+                      f"{tuple(image_shape)} (H, W, C)")
+  if len(images) < 2:
+    raise SampleError(f"need at least 2 samples (covariances for FCD); got {len(images)}")
+  if images.dtype == np.uint8:
+    return images.astype(np.float32) / 127.5 - 1.0
+  if not np.issubdtype(images.dtype, np.floating):
+    raise SampleError(f"samples must be uint8 in [0, 255] or float in [-1, 1]; got dtype "
+                      f"{images.dtype}")
+  if not np.all(np.isfinite(images)):
+    raise SampleError("samples contain NaN or Inf")
+  low, high = float(images.min()), float(images.max())
+  if low < -1.0 - 1e-3 or high > 1.0 + 1e-3:
+    raise SampleError(f"float samples must lie in [-1, 1]; got values in [{low:.4g}, "
+                      f"{high:.4g}] (uint8 images: save them as uint8)")
+  return np.clip(images.astype(np.float32), -1.0, 1.0)
+
+
+# -- real-image reference ---------------------------------------------------------------------
+def load_real_images(data_name: str, classes: Sequence[str], split: str,
+                     data_dir: str | None, image_size: int, channels: int
+                     ) -> dict[str, np.ndarray]:
+  """uint8 real images per class (the whole split, one process); tests replace this."""
+  from pegasus_jax.data.tfds_source import load_class_images  # pylint: disable=g-import-not-at-top
+  loaded = load_class_images(data_name, tuple(classes), split=split, data_dir=data_dir,
+                             image_size=image_size, channels=channels)
+  return dict(zip(loaded.labels, loaded.images))
+
+
+def default_cache_dir(classifier: LoadedClassifier) -> str:
+  """Beside the classifier's checkpoints when writable, else ~/.cache/pegasus_jax."""
+  preferred = os.path.join(classifier.workdir, "eval_cache")
+  try:
+    os.makedirs(preferred, exist_ok=True)
+    if os.access(preferred, os.W_OK):
+      return preferred
+  except OSError:
+    pass
+  return os.path.join(os.path.expanduser("~"), ".cache", "pegasus_jax")
+
+
+def reference_key(classifier: LoadedClassifier, classes: Sequence[str], split: str,
+                  data_name: str) -> str:
+  """What the cached statistics depend on: data set, split, classes, network and its weights."""
+  description = {"version": CACHE_VERSION, "data": data_name, "split": split,
+                 "classes": list(classes), "network": "classifier",
+                 "model": classifier.config.model.to_dict(),
+                 "labels": list(classifier.labels), "weights": classifier.weights_hash}
+  return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def reference_statistics(classifier: LoadedClassifier, classes: Sequence[str], *,
+                         split: str = "train", data_dir: str | None = None,
+                         data_name: str | None = None, cache_dir: str | None = None
+                         ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, Any]]:
+  """Real-image feature (mu, sigma) per class and for their union, from the cache if present.
+
+  Returns the statistics and {'path', 'hit', 'num_images'} about the cache entry.
+  """
+  data_name = data_name or classifier.config.data.name
+  data_dir = data_dir if data_dir is not None else classifier.config.data.data_dir
+  cache_dir = cache_dir or default_cache_dir(classifier)
+  key = reference_key(classifier, classes, split, data_name)
+  path = os.path.join(cache_dir, f"fcd_reference_{key}.npz")
+  names = [*classes, UNION]
+  if os.path.exists(path):
+    with np.load(path) as cached:
+      stats = {name: (cached[f"{name}/mu"], cached[f"{name}/sigma"]) for name in names}
+      info = {"path": path, "hit": True, "num_images": cached["num_images"].tolist()}
+    return stats, info
+  image_size, _, channels = classifier.image_shape
+  real = load_real_images(data_name, classes, split, data_dir, image_size, channels)
+  features = {}
+  for name in classes:
+    _, features[name] = classifier.predict(real[name].astype(np.float32) / 127.5 - 1.0)
+  features[UNION] = np.concatenate([features[name] for name in classes])
+  stats = {name: gan_metrics.feature_statistics(features[name]) for name in names}
+  counts = [len(features[name]) for name in names]
+  os.makedirs(cache_dir, exist_ok=True)
+  arrays = {f"{name}/{part}": value for name, (mu, sigma) in stats.items()
+            for part, value in (("mu", mu), ("sigma", sigma))}
+  tmp = path + ".tmp.npz"
+  np.savez(tmp, num_images=np.asarray(counts), **arrays)
+  os.replace(tmp, path)  # atomic: a reader never sees half a file
+  logging.info("cached real-image classifier statistics (%s, %s, %s) in %s", data_name, split,
+               list(classes), path)
+  return stats, {"path": path, "hit": False, "num_images": counts}
+
+
+# -- everything together ------------------------------------------------------------------------
+def evaluate_samples(classifier: LoadedClassifier, images: np.ndarray, classes: Sequence[str],
+                     reference: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None
+                     ) -> dict[str, Any]:
+  """All classifier metrics of `images` (uint8 or [-1, 1] float) for the requested classes.
+
+  pegasus_score / pegasus_rate need exactly two classes (None otherwise); FCD needs `reference`.
+  """
+  images = check_samples(images, classifier.image_shape)
+  indices = [classifier.class_index(name) for name in classes]
+  logits, features = classifier.predict(images)
+  probs = softmax(logits)
+  is_mean, is_std = classifier_inception_score(probs)
+  out: dict[str, Any] = {
+      "num_samples": int(len(images)), "classes": list(classes),
+      "classifier_is": is_mean, "classifier_is_std": is_std,
+      "class_histogram": class_histogram(probs, classifier.labels),
+      "pegasus_score": None, "pegasus_rate": None,
+      "mean_probability": {classifier.labels[i]: float(probs[:, i].mean()) for i in indices},
+  }
+  if len(indices) == 2:
+    pegasus = pegasus_scores(probs, *indices)
+    out["pegasus_score"], out["pegasus_rate"] = pegasus["pegasus_score"], pegasus["pegasus_rate"]
+  if reference is not None:
+    out["fcd"] = {name: frechet_to_reference(features, reference[name])
+                  for name in [*classes, UNION]}
+  return out
+
+
+def scalars(result: Mapping[str, Any], prefix: str = "eval/") -> dict[str, float]:
+  """The numbers of `evaluate_samples` as flat scalars for TensorBoard ('eval/fcd/horse', ...)."""
+  flat = {}
+  for name in ("classifier_is", "classifier_is_std", "pegasus_score", "pegasus_rate"):
+    if result.get(name) is not None:
+      flat[prefix + name] = float(result[name])
+  for group in ("fcd", "mean_probability"):
+    for name, value in (result.get(group) or {}).items():
+      flat[f"{prefix}{group}/{name}"] = float(value)
+  total = max(1, sum(result["class_histogram"].values()))
+  for name, count in result["class_histogram"].items():
+    flat[f"{prefix}predicted_share/{name}"] = count / total
+  return flat

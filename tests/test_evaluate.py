@@ -1,0 +1,170 @@
+"""The evaluation CLI on a tiny classifier checkpoint: JSON keys, refused sample arrays, the
+reference-statistics cache, sampling from a GAN workdir, and GAN training that evaluates with
+the classifier and keeps its best checkpoint by pegasus score."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import REPO, random_class_images, tiny_config
+from pegasus_jax import checkpoint, train
+from pegasus_jax import evaluate as evaluate_cli
+from pegasus_jax.data.tfds_source import ClassImages
+from pegasus_jax.evaluation import classifier_metrics as cm
+from test_classifier import tiny_classifier_config
+
+JSON_KEYS = {"num_samples", "classifier_is", "classifier_is_std", "fcd", "pegasus_score",
+             "pegasus_rate", "class_histogram"}
+
+
+@pytest.fixture(scope="module")
+def workdirs(tmp_path_factory):
+  """A 2-step classifier (horse, bird, cat) and a 2-step JointGAN (horse, bird) on fake data;
+  the GAN evaluates with the classifier every step and keeps the best by pegasus score."""
+  from pegasus_jax import data
+  from pegasus_jax.data.sampler import StepIndexedSampler
+
+  root = tmp_path_factory.mktemp("eval")
+  calls = []
+
+  def create_sampler(config, process_index, process_count):
+    labels = tuple(str(c) for c in config.data.classes)
+    return StepIndexedSampler(labels, random_class_images(len(labels), size=8),
+                              local_batch=config.batch_size * config.n_disc, seed=config.seed)
+
+  def load_images(config, process_index=0, process_count=1):
+    labels = tuple(str(c) for c in config.data.classes)
+    return ClassImages(labels, random_class_images(len(labels), per_class=6, size=8, seed=5))
+
+  def load_real_images(data_name, classes, split, data_dir, image_size, channels):
+    calls.append((data_name, tuple(classes), split))
+    images = random_class_images(len(classes), per_class=10, size=image_size, seed=7)
+    return dict(zip(classes, images))
+
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setattr(data, "create_sampler", create_sampler)
+    patch.setattr(data, "load_images", load_images)
+    patch.setattr(cm, "load_real_images", load_real_images)
+    classifier = str(root / "classifier")
+    classifier_summary = train.train_and_evaluate(
+        tiny_classifier_config(total_steps=2, checkpoint_every=1, eval_every=1), classifier)
+    gan = str(root / "gan")
+    summary = train.train_and_evaluate(
+        tiny_config(total_steps=2, eval_every=1, eval_num_samples=12,
+                    eval_classifier=classifier, best_metric="eval/pegasus_score"), gan)
+    yield {"root": root, "classifier": classifier, "classifier_summary": classifier_summary,
+           "gan": gan, "gan_summary": summary,
+           "real_calls": calls, "patch": patch}
+
+
+def test_loop_trains_the_classifier_evaluates_and_keeps_the_best(workdirs):
+  summary, workdir = workdirs["classifier_summary"], workdirs["classifier"]
+  assert summary["final_step"] == 2
+  assert not os.path.exists(os.path.join(workdir, "samples"))  # no generator, no grids
+  assert os.listdir(os.path.join(workdir, "checkpoints")) == ["2"]  # "latest 1" still holds
+  evaluation = summary["last_evaluation"]
+  assert 0 <= evaluation["eval/accuracy"] <= 1 and evaluation["eval/num_images"] == 18
+  assert {"eval/accuracy/horse", "eval/accuracy/bird", "eval/accuracy/cat"} <= set(evaluation)
+  best = summary["best"]
+  assert best["metric"] == "eval/accuracy" and best["step"] in (1, 2)
+  store = checkpoint.CheckpointStore(os.path.join(workdir, checkpoint.BEST_DIR), keep=1,
+                                     asynchronous=False)
+  assert store.all_steps() == [best["step"]]
+  meta = store.read_meta(best["step"])
+  store.close()
+  assert meta["best"]["value"] == best["value"] and meta["family"] == "classifier"
+  assert meta["evaluation"]["eval/accuracy"] == best["value"]
+
+
+def _samples(path, images):
+  np.savez(path, images=images)
+  return str(path)
+
+
+def test_cli_writes_the_json_and_hits_the_cache_the_second_time(workdirs, capsys):
+  root = workdirs["root"]
+  images = random_class_images(1, per_class=16, size=8, seed=3)[0]
+  samples = _samples(root / "uint8.npz", images)
+  before = len(workdirs["real_calls"])
+  out = str(root / "out.json")
+  # (horse, bird) was cached by the GAN run's evaluation: (bird, horse) is a new entry
+  assert workdirs["real_calls"][0] == ("cifar10", ("horse", "bird"), "train")
+  first = evaluate_cli.run_cli(classifier=workdirs["classifier"], samples=samples,
+                               classes=["bird", "horse"], json_path=out)
+  with open(out) as f:
+    written = json.load(f)
+  assert JSON_KEYS <= set(written)
+  assert written["num_samples"] == 16 and sum(written["class_histogram"].values()) == 16
+  assert set(written["fcd"]) == {"horse", "bird", "union"}
+  assert 0 <= written["pegasus_score"] <= 1 and 0 <= written["pegasus_rate"] <= 1
+  assert 1 <= written["classifier_is"] <= 3
+  assert "classifier_is" in capsys.readouterr().out  # the table
+  # the classifier kept a best checkpoint (by eval/accuracy) and the CLI used it
+  best_steps = os.listdir(os.path.join(workdirs["classifier"], checkpoint.BEST_DIR))
+  assert [str(written["classifier_step"])] == best_steps
+  # float samples in [-1, 1] of the same images give the same numbers, from the cache
+  floats = _samples(root / "float.npz", images.astype(np.float32) / 127.5 - 1)
+  second = evaluate_cli.run_cli(classifier=workdirs["classifier"], samples=floats,
+                                classes=["bird", "horse"])
+  assert not first["reference_cache"]["hit"] and second["reference_cache"]["hit"]
+  assert len(workdirs["real_calls"]) == before + 1  # real images read once
+  assert second["reference_cache"]["path"].startswith(workdirs["classifier"])
+  for key in ("classifier_is", "pegasus_score", "pegasus_rate"):
+    assert second[key] == pytest.approx(first[key], abs=1e-5)
+  assert second["fcd"]["union"] == pytest.approx(first["fcd"]["union"], rel=1e-3, abs=1e-4)
+  # other classes are another cache entry
+  third = evaluate_cli.run_cli(classifier=workdirs["classifier"], samples=samples,
+                               classes=["cat", "bird"])
+  assert not third["reference_cache"]["hit"]
+
+
+@pytest.mark.parametrize("images,message", [
+    (np.zeros((4, 8, 8, 3), np.int16), "dtype int16"),
+    (np.full((4, 8, 8, 3), 3.0, np.float32), r"\[-1, 1\]"),
+    (np.zeros((4, 8, 8, 1), np.uint8), r"takes \(8, 8, 3\)"),
+    (np.zeros((4, 16, 16, 3), np.uint8), r"takes \(8, 8, 3\)"),
+    (np.zeros((8, 8, 3), np.uint8), "4-D"),
+])
+def test_cli_refuses_bad_sample_arrays(workdirs, images, message):
+  path = _samples(workdirs["root"] / "bad.npz", images)
+  with pytest.raises(cm.SampleError, match=message):
+    evaluate_cli.run_cli(classifier=workdirs["classifier"], samples=path, classes=["horse"])
+
+
+def test_cli_refuses_unknown_classes_and_non_classifier_workdirs(workdirs):
+  path = _samples(workdirs["root"] / "ok.npz", np.zeros((4, 8, 8, 3), np.uint8))
+  with pytest.raises(ValueError, match="'zebra' is not one of the classifier's classes"):
+    evaluate_cli.run_cli(classifier=workdirs["classifier"], samples=path, classes=["zebra"])
+  with pytest.raises(ValueError, match="is a 'jointgan' run, not a classifier"):
+    evaluate_cli.run_cli(classifier=workdirs["gan"], samples=path, classes=["horse"])
+
+
+def test_cli_samples_a_gan_workdir(workdirs):
+  result = evaluate_cli.run_cli(classifier=workdirs["classifier"], workdir=workdirs["gan"],
+                                num=10, seed=1)
+  assert result["num_samples"] == 10 and result["classes"] == ["horse", "bird"]
+  assert result["gan_step"] == 2 and result["pegasus_score"] is not None
+
+
+def test_gan_training_logs_classifier_metrics_and_keeps_the_best(workdirs):
+  summary = workdirs["gan_summary"]
+  evaluation = summary["last_evaluation"]
+  for name in ("eval/pegasus_score", "eval/pegasus_rate", "eval/classifier_is",
+               "eval/fcd/horse", "eval/fcd/bird", "eval/fcd/union"):
+    assert np.isfinite(evaluation[name]), name
+  best = summary["best"]
+  assert best["metric"] == "eval/pegasus_score" and best["step"] in (1, 2)
+  assert os.listdir(os.path.join(workdirs["gan"], checkpoint.BEST_DIR)) == [str(best["step"])]
+  assert os.path.isdir(os.path.join(workdirs["gan"], "samples"))
+
+
+def test_command_line_usage_errors_are_one_line():
+  result = subprocess.run(
+      [sys.executable, "-m", "pegasus_jax.evaluate", "--classifier=/nonexistent",
+       "--samples=x.npz"], cwd=REPO, capture_output=True, text=True, timeout=120)
+  assert result.returncode == 1
+  assert "error: --classes is required with --samples" in result.stderr
