@@ -8,7 +8,9 @@ JointGAN engine with K = 1: a single discriminator is JointGAN with one class. T
 trained ~300+ epochs of the 10k horse+bird images (16 per batch: ~200k steps) and saw horse
 shapes with some wings, and mode collapse in some runs.
 
-`:cpu` is a few-minute smoke run.
+`:cpu` is a smoke run: 600 steps in ~1 min on the 2-core CPU (measured 2026-11-25). Its final
+grid shows varied, photo-coloured blobs (greens, browns, skies) with checkerboard grain, no
+animals; D(real) ~0.7 and D(fake) ~0.25 by the end, i.e. neither network has won.
 """
 
 import ml_collections

@@ -19,7 +19,8 @@ def _family_and_state(**overrides):
 
 def _real_batch(config, seed=0):
   rng = np.random.default_rng(seed)
-  shape = (2, config.batch_size * config.n_disc, 8, 8, 3)
+  size = config.model.image_size
+  shape = (2, config.batch_size * config.n_disc, size, size, 3)
   return {"real": jnp.asarray(rng.uniform(-1, 1, shape), jnp.float32)}
 
 
@@ -98,3 +99,25 @@ def test_generator_minimises_the_sum_of_class_losses():
   total = jax.grad(lambda p: jnp.sum(class_losses(p)))(state.g_params)
   for j, t in zip(jax.tree_util.tree_leaves(jac), jax.tree_util.tree_leaves(total)):
     np.testing.assert_allclose(j.sum(axis=0), t, rtol=1e-4, atol=1e-6)
+
+
+def test_batch_norm_discriminator_judges_fakes_apart_from_the_real_batch():
+  """With batch norm, D must see the fakes as the generator's step does: normalised on their own.
+
+  Mixing real and fake in one batch made D's verdict on fakes depend on the real images beside
+  them, while G's step sees fakes alone -- the two disagreed and the generator stopped learning.
+  """
+  config, family, state = _family_and_state(model__d_norm="batch", model__image_size=16,
+                                           batch_size=4)
+  assert "batch_stats" in state.d_model_state
+  z = family.latents(jax.random.PRNGKey(1), 4)
+  fake, _ = family._generate_train(state.g_params, state.g_model_state, z)
+  logits = {}
+  for seed in (0, 1):
+    real = _real_batch(config, seed)["real"]
+    _, logits[seed], _ = family._d_real_fake(state.d_params, state.d_model_state, real, fake,
+                                             True)
+  np.testing.assert_allclose(logits[0], logits[1], rtol=1e-6)
+  alone, _ = family._d_apply(state.d_params, state.d_model_state,
+                             jnp.broadcast_to(fake[None], (2,) + fake.shape), False)
+  np.testing.assert_allclose(logits[0], alone, rtol=1e-5, atol=1e-6)
