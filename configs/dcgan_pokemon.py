@@ -14,10 +14,9 @@ images are few: 12 steps per epoch, so 20k steps is ~1,600 epochs; expect the di
 win and samples to memorise or collapse late in training -- compare the grids in
 DIR/samples/ across steps rather than trusting the last one.
 
-`:cpu` is a short smoke run with narrow networks (2-10 min on 2 shared CPU cores). Measured at
-300 steps: with `--config.model.d_norm=spectral`, white backgrounds with a faint grey blob in
-the centre (placement learnt, nothing else); with the default batch-norm discriminator, grey
-noise (the generator gets no signal on the current engine: d_fake -> 0 while g_loss -> 0).
+`:cpu` is a short smoke run with narrow networks. Measured 2026-11-25 (2 shared cores, 300
+steps, 80 s): grey-white blobs on light backgrounds, no colour yet -- the white background and
+a central shape are learnt, nothing Pokemon-like; D(real) 0.97, D(fake) 0.03.
 """
 
 import ml_collections
