@@ -74,9 +74,12 @@ def class_histogram(probs: np.ndarray, labels: Sequence[str]) -> dict[str, int]:
 
 def frechet_to_reference(features: np.ndarray, reference: tuple[np.ndarray, np.ndarray]
                          ) -> float:
-  """Frechet distance between the features' Gaussian and a reference (mu, sigma)."""
+  """Frechet distance between the features' Gaussian and a reference (mu, sigma).
+
+  Clipped at 0: identical statistics give a rounding-level (possibly negative) value.
+  """
   mu, sigma = gan_metrics.feature_statistics(features)
-  return gan_metrics.frechet_distance(mu, sigma, *reference)
+  return max(0.0, gan_metrics.frechet_distance(mu, sigma, *reference))
 
 
 # -- the classifier -----------------------------------------------------------------------------
