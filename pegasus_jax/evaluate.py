@@ -156,7 +156,7 @@ def generator_evaluator(config: ml_collections.ConfigDict, family: Any
   logged as 'eval/...' scalars; the classifier and the real statistics are loaded once, here.
   """
   from pegasus_jax import metrics  # pylint: disable=g-import-not-at-top
-  from pegasus_jax.families import classifier as classifier_family  # pylint: disable=g-import-not-at-top
+  from pegasus_jax.families.classifier import local_copy  # pylint: disable=g-import-not-at-top
   classifier = load_classifier(config.eval_classifier)
   classes = split_class_labels(family.class_labels)
   for name in classes:
@@ -168,7 +168,7 @@ def generator_evaluator(config: ml_collections.ConfigDict, family: Any
   generate = jax.jit(family.generate)
 
   def evaluate_state(state: Any) -> dict[str, float]:
-    state = classifier_family.local_copy(state)
+    state = local_copy(state)
     chunks = [np.asarray(generate(state, latents[i:i + 500]))
               for i in range(0, len(latents), 500)]
     images = metrics.to_uint8(np.concatenate(chunks))

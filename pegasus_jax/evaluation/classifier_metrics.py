@@ -134,7 +134,7 @@ def load_classifier(workdir: str, step: int | None = None, *,
   # Lazy: these import the training loop, which imports the families.
   from jax.sharding import NamedSharding, PartitionSpec as P  # pylint: disable=g-import-not-at-top
   from pegasus_jax import checkpoint, families, train  # pylint: disable=g-import-not-at-top
-  from pegasus_jax.families import classifier as classifier_family  # pylint: disable=g-import-not-at-top
+  from pegasus_jax.families.classifier import local_copy  # pylint: disable=g-import-not-at-top
   checkpoint_dir = checkpoint_dir or os.path.join(workdir, "checkpoints")
   if not os.path.isdir(checkpoint_dir):
     raise FileNotFoundError(f"no checkpoints in {workdir} (expected {checkpoint_dir}); is it "
@@ -160,7 +160,7 @@ def load_classifier(workdir: str, step: int | None = None, *,
     state, _ = store.restore(step, abstract)
   finally:
     store.close()
-  state = classifier_family.local_copy(state)
+  state = local_copy(state)
   return LoadedClassifier(workdir=os.path.abspath(workdir), labels=tuple(meta["class_labels"]),
                           config=config, family=family, state=state, step=step,
                           weights_hash=weights_hash(state))
