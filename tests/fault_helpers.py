@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -145,7 +146,8 @@ def wait_for_line(proc: subprocess.Popen, predicate, timeout: float = 120) -> tu
 
 
 def step_of(line: str) -> int | None:
-  return int(line.split()[1]) if line.startswith("STEP ") else None
+  match = re.match(r"STEP (\d+)$", line.strip())
+  return int(match.group(1)) if match else None
 
 
 def kill_at_step(workdir: str, step: int, sig: int = signal.SIGKILL,
@@ -209,7 +211,8 @@ def _announce_steps() -> None:
         counter["n"] = int(state.step)  # once, at the first step (the state is ready then)
       out = step_fn(state, batch)
       counter["n"] += 1
-      print(f"STEP {counter['n']}", flush=True)
+      # One write syscall: stderr (logs) shares the pipe, and print() may split text and newline.
+      os.write(1, f"STEP {counter['n']}\n".encode())
       time.sleep(delay)
       return out
     return announced
