@@ -32,6 +32,11 @@ def tiny_config(**overrides):
   config.model.g_width = 4
   config.model.d_width = 4
   config.model.z_dim = 8
+  return apply_overrides(config, **overrides)
+
+
+def apply_overrides(config, **overrides):
+  """Set nested fields given as keyword arguments: `model__d_width=8` sets config.model.d_width."""
   for dotted, value in overrides.items():
     target = config
     *parents, leaf = dotted.split("__")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import classifier as classifier_config  # configs/classifier.py
-from conftest import random_class_images
+from conftest import apply_overrides, random_class_images
 from pegasus_jax import checkpoint, families
 from pegasus_jax.config_validation import validate_config
 from pegasus_jax.families.classifier import augment
@@ -33,13 +33,7 @@ def tiny_classifier_config(**overrides):
   config.checkpoint_every = 2
   config.keep_checkpoints = 1
   config.optimizer.warmup_steps = 0
-  for dotted, value in overrides.items():
-    target = config
-    *parents, leaf = dotted.split("__")
-    for parent in parents:
-      target = target[parent]
-    target[leaf] = value
-  return config
+  return apply_overrides(config, **overrides)
 
 
 def test_step_lowers_the_loss_on_a_fixed_batch():

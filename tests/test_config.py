@@ -8,7 +8,7 @@ import pytest
 
 import dcgan_cifar
 import jointgan
-from conftest import REPO, tiny_config
+from conftest import REPO, apply_overrides, tiny_config
 from pegasus_jax.config_validation import validate_config
 
 
@@ -31,12 +31,8 @@ def test_shipped_configs_are_valid(config):
 ])
 def test_bad_values_name_the_field(field, value, message):
   # Not type-safe, like a config built from a dict or JSON: the validator must catch types too.
-  config = ml_collections.ConfigDict(tiny_config().to_dict(), type_safe=False)
-  target = config
-  *parents, leaf = field.split("__")
-  for parent in parents:
-    target = target[parent]
-  target[leaf] = value
+  config = apply_overrides(ml_collections.ConfigDict(tiny_config().to_dict(), type_safe=False),
+                           **{field: value})
   with pytest.raises(ValueError, match=message):
     validate_config(config)
 
