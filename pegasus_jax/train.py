@@ -261,6 +261,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, checkpoint_dir: str
   except BaseException:
     store.close()
     raise
+  config_dict = checkpoint.config_to_dict(config)  # for checkpoint metadata, computed once
   report = periodic_actions.ReportProgress(num_train_steps=config.total_steps, writer=writer,
                                            every_steps=config.log_every)
   buffer = _MetricBuffer(sampler.labels)
@@ -303,13 +304,13 @@ def _train(config: ml_collections.ConfigDict, workdir: str, checkpoint_dir: str
           evaluation = dict(evaluator(state))
           writer.write_scalars(step, evaluation)
           summary["last_evaluation"] = evaluation
-        meta = {"step": step, "family": config.family, "class_labels": list(sampler.labels),
-                "config": checkpoint.config_to_dict(config),
-                "data_position": sampler.position(step)}
-        if save_now:
-          store.save(step, state, meta)
-        if best is not None and evaluation is not None:
-          best.maybe_save(step, state, dict(meta, evaluation=evaluation), evaluation)
+        if save_now or (best is not None and evaluation is not None):
+          meta = {"step": step, "family": config.family, "class_labels": list(sampler.labels),
+                  "config": config_dict, "data_position": sampler.position(step)}
+          if save_now:
+            store.save(step, state, meta)
+          if best is not None and evaluation is not None:
+            best.maybe_save(step, state, dict(meta, evaluation=evaluation), evaluation)
         if stop:
           break
       if watcher.reason is not None and step < config.total_steps:
