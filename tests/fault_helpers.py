@@ -165,28 +165,14 @@ def kill_at_step(workdir: str, step: int, sig: int = signal.SIGKILL,
       proc.wait()
 
 
-def restore_state(workdir: str, step: int | None = None, config=None) -> tuple[Any, int]:
+def restore_state(workdir: str, step: int | None = None) -> tuple[Any, int]:
   """A checkpoint's state (host NumPy leaves) and step (default: the newest that restores),
-  read without repairing anything."""
+  read the way `pegasus_jax.sample` reads it: without repairing anything."""
   import jax  # pylint: disable=g-import-not-at-top
-  from pegasus_jax import checkpoint, families, train  # pylint: disable=g-import-not-at-top
+  from pegasus_jax import restore  # pylint: disable=g-import-not-at-top
 
-  store = checkpoint.CheckpointStore(os.path.join(workdir, "checkpoints"), keep=100,
-                                     asynchronous=False)
-  try:
-    meta = store.read_meta(store.latest_step())
-    config = config or tiny_config()
-    family = families.create(config, tuple(meta["class_labels"]))
-    sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-    abstract = checkpoint.replicated_abstract(
-        jax.eval_shape(family.init, train.root_keys(config.seed)["init"]), sharding)
-    if step is None:
-      state, _, step = store.restore_latest(abstract)
-    else:
-      state, _ = store.restore(step, abstract)
-  finally:
-    store.close()
-  return jax.tree_util.tree_map(np.asarray, state), step
+  run = restore.load_run(workdir, step)
+  return jax.tree_util.tree_map(np.asarray, run.state), run.step
 
 
 def trees_equal(a: Any, b: Any) -> bool:
