@@ -241,6 +241,8 @@ def main(argv: list[str]) -> None:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   if not FLAGS.classifier:
     raise app.UsageError("--classifier=CLASSIFIER_WORKDIR is required")
+  from pegasus_jax import cli_setup  # pylint: disable=g-import-not-at-top
+  cli_setup.prepare_process()
   try:
     run_cli(classifier=FLAGS.classifier, samples=FLAGS.samples, workdir=FLAGS.workdir,
             num=FLAGS.num, seed=FLAGS.seed, step=FLAGS.step, classes=FLAGS.classes,

@@ -370,8 +370,8 @@ def main(argv: list[str]) -> None:
     raise app.UsageError(f"usage: python -m pegasus_jax.latent {{{'|'.join(COMMANDS)}}} "
                          f"--workdir=DIR ...; got {argv[1:]}")
   command = argv[1]
-  from pegasus_jax import logging_setup, restore  # pylint: disable=g-import-not-at-top
-  logging_setup.quiet_library_logs()
+  from pegasus_jax import cli_setup, restore  # pylint: disable=g-import-not-at-top
+  cli_setup.prepare_process()
   run = restore.load_run(FLAGS.workdir, FLAGS.step)
   latent_dim(run)
   out = FLAGS.out or os.path.join(FLAGS.workdir, "latent", command)

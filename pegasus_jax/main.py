@@ -27,13 +27,9 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  # tf.data only reads files here: keep TensorFlow off the accelerators JAX uses.
-  tf.config.set_visible_devices([], "GPU")
-  tf.config.set_visible_devices([], "TPU")
+  from pegasus_jax import cli_setup  # pylint: disable=g-import-not-at-top
+  cli_setup.prepare_process()
   import jax  # pylint: disable=g-import-not-at-top
-  from pegasus_jax import logging_setup  # pylint: disable=g-import-not-at-top
-  logging_setup.quiet_library_logs()
   if FLAGS.distributed:
     jax.distributed.initialize()
   logging.info("JAX process %d/%d, local devices: %s", jax.process_index(),

@@ -49,7 +49,8 @@ def write_images(path: str, images: np.ndarray) -> None:
 def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  from pegasus_jax import restore  # pylint: disable=g-import-not-at-top
+  from pegasus_jax import cli_setup, restore  # pylint: disable=g-import-not-at-top
+  cli_setup.prepare_process()
   if FLAGS.num < 1:
     raise app.UsageError("--num must be >= 1")
   if os.path.splitext(FLAGS.out)[1].lower() not in (".png", ".npz"):
