@@ -6,8 +6,11 @@
 # Install once with CUDA wheels:  pip install -e . 'jax[cuda12]'
 # One process drives every local GPU (jit over a Mesh of all devices); TensorFlow is hidden
 # from the GPUs at start-up so tf.data does not take their memory. For several GPU hosts, run
-# this on each with JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID set (or under
-# SLURM) and add --distributed. Re-running the same command resumes from the last checkpoint.
+# this on each host with a shared WORKDIR and
+#   --distributed --coordinator_address=HOST0:PORT --num_processes=N --process_id=I
+# (under SLURM or Open MPI, --distributed alone: JAX detects the rest). The same flags run two
+# processes on one machine, as tests/test_multiprocess.py does on CPU. Re-running the same
+# command resumes from the last checkpoint.
 set -euo pipefail
 CONFIG="${1:?usage: launch/gpu_host.sh CONFIG WORKDIR [overrides...]}"
 WORKDIR="${2:?usage: launch/gpu_host.sh CONFIG WORKDIR [overrides...]}"

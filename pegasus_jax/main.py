@@ -20,7 +20,13 @@ config_flags.DEFINE_config_file("config", None, "Training config file (path[:var
                                  lock_config=True)
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, TensorBoard events, samples.")
 flags.DEFINE_bool("distributed", False,
-                  "Call jax.distributed.initialize() first (multi-host TPU pods / GPU clusters).")
+                  "Call jax.distributed.initialize() first (multi-host TPU pods / GPU clusters). "
+                  "Unset addresses/ids are auto-detected (TPU VMs, SLURM, Open MPI, ...).")
+flags.DEFINE_string("coordinator_address", None,
+                    "With --distributed: host:port of process 0 (else $JAX_COORDINATOR_ADDRESS "
+                    "or auto-detected).")
+flags.DEFINE_integer("num_processes", None, "With --distributed: number of processes.")
+flags.DEFINE_integer("process_id", None, "With --distributed: this process's index.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -31,7 +37,8 @@ def main(argv: list[str]) -> None:
   cli_setup.prepare_process()
   import jax  # pylint: disable=g-import-not-at-top
   if FLAGS.distributed:
-    jax.distributed.initialize()
+    jax.distributed.initialize(coordinator_address=FLAGS.coordinator_address,
+                               num_processes=FLAGS.num_processes, process_id=FLAGS.process_id)
   logging.info("JAX process %d/%d, local devices: %s", jax.process_index(),
                jax.process_count(), jax.local_devices())
   from pegasus_jax import checkpoint, train, workdir_lock  # pylint: disable=g-import-not-at-top
