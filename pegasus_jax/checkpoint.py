@@ -25,7 +25,9 @@ import time
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import ml_collections
+import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
@@ -98,8 +100,52 @@ def check_compatible(saved: dict[str, Any], config: ml_collections.ConfigDict,
         + "\nUse a new --workdir, or the config the run was started with.")
 
 
+class CorruptCheckpointError(RuntimeError):
+  """A restored state does not match the checksums saved with it (e.g. a flipped bit)."""
+
+
+def _leaf_checksum(leaf: jax.Array) -> jax.Array:
+  """Position-weighted sum of the leaf's bits, mod 2**32.
+
+  Odd weights make every single-bit flip change the sum, and positions make swaps show.
+  """
+  leaf = jnp.ravel(leaf)
+  if leaf.dtype == jnp.bool_:
+    bits = leaf.astype(jnp.uint32)
+  else:
+    unsigned = {1: jnp.uint8, 2: jnp.uint16, 4: jnp.uint32, 8: jnp.uint32}[leaf.dtype.itemsize]
+    bits = jnp.ravel(jax.lax.bitcast_convert_type(leaf, unsigned)).astype(jnp.uint32)
+  weights = 2 * jnp.arange(bits.size, dtype=jnp.uint32) + 1
+  return jnp.sum(bits * weights, dtype=jnp.uint32)
+
+
+_tree_checksums = jax.jit(lambda tree: jax.tree_util.tree_map(_leaf_checksum, tree))
+
+
+def state_checksums(state: Any) -> dict[str, int]:
+  """One checksum per leaf, computed on device (only the sums come back), keyed by tree path."""
+  # Replicated outputs: each process reads its local copy (device_get would refuse a global
+  # array that spans other hosts' devices).
+  sums = jax.tree_util.tree_map(lambda x: np.asarray(x.addressable_data(0)),
+                                _tree_checksums(state))
+  return {jax.tree_util.keystr(path): int(value)
+          for path, value in jax.tree_util.tree_flatten_with_path(sums)[0]}
+
+
+def verify_checksums(state: Any, expected: dict[str, int]) -> None:
+  """Raise CorruptCheckpointError naming the leaves whose data changed since it was saved."""
+  actual = state_checksums(state)
+  wrong = sorted(name for name in expected if actual.get(name) != expected[name])
+  if wrong:
+    shown = ", ".join(wrong[:5]) + (f" and {len(wrong) - 5} more" if len(wrong) > 5 else "")
+    raise CorruptCheckpointError(f"checksum mismatch in {len(wrong)} array(s): {shown}")
+
+
 class CheckpointStore:
   """A thin, typed wrapper over `ocp.CheckpointManager` for (state, meta) pairs.
+
+  Each save records per-leaf checksums of the state in its metadata and each restore checks
+  them, so damaged array data (which Orbax may decode without complaint) is never trained on.
 
   `repair=True` is for the one job that writes the directory (it holds the workdir lock):
   it removes unfinished steps and moves corrupt ones aside. Readers (sampling, tools) leave
@@ -133,6 +179,7 @@ class CheckpointStore:
     Raises CheckpointSaveError when this save cannot start or the previous one failed.
     """
     self.wait_until_finished()
+    meta = dict(meta, checksums=state_checksums(state))
     try:
       self.manager.save(step, args=ocp.args.Composite(
           state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
@@ -159,9 +206,14 @@ class CheckpointStore:
         "directory's permissions, then rerun the same command to resume.")
 
   def restore(self, step: int, abstract_state: Any) -> tuple[Any, dict[str, Any]]:
-    """The state at `step`, laid out as `abstract_state` (shapes, dtypes, shardings)."""
+    """The state at `step`, laid out as `abstract_state` (shapes, dtypes, shardings).
+
+    Raises CorruptCheckpointError when the data does not match the checksums saved with it.
+    """
     restored = self.manager.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()))
+    if "checksums" in restored.meta:
+      verify_checksums(restored.state, restored.meta["checksums"])
     return restored.state, restored.meta
 
   def read_meta(self, step: int) -> dict[str, Any]:
