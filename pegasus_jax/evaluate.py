@@ -26,6 +26,7 @@ import ml_collections
 import numpy as np
 from absl import app, flags, logging
 
+from pegasus_jax import sampling
 from pegasus_jax.evaluation import classifier_metrics as cm
 
 FLAGS = flags.FLAGS
@@ -155,7 +156,6 @@ def generator_evaluator(config: ml_collections.ConfigDict, family: Any
   Fixed latents (from the seed), samples quantised to uint8 like saved ones, classifier metrics
   logged as 'eval/...' scalars; the classifier and the real statistics are loaded once, here.
   """
-  from pegasus_jax import metrics  # pylint: disable=g-import-not-at-top
   from pegasus_jax.families.classifier import local_copy  # pylint: disable=g-import-not-at-top
   classifier = load_classifier(config.eval_classifier)
   classes = split_class_labels(family.class_labels)
@@ -168,10 +168,7 @@ def generator_evaluator(config: ml_collections.ConfigDict, family: Any
   generate = jax.jit(family.generate)
 
   def evaluate_state(state: Any) -> dict[str, float]:
-    state = local_copy(state)
-    chunks = [np.asarray(generate(state, latents[i:i + 500]))
-              for i in range(0, len(latents), 500)]
-    images = metrics.to_uint8(np.concatenate(chunks))
+    images = sampling.images_from_latents(generate, local_copy(state), latents, 500)
     return cm.scalars(cm.evaluate_samples(classifier, images, classes, reference))
 
   return evaluate_state
@@ -191,16 +188,6 @@ def format_table(result: dict[str, Any]) -> str:
                    else f"{name:<{width}}  {value}" for name, value in rows)
 
 
-def generate_images(run: Any, num: int, seed: int, batch_size: int = 256) -> np.ndarray:
-  """uint8 samples exactly as `python -m pegasus_jax.sample` draws them (same seed, same images)."""
-  from pegasus_jax import metrics  # pylint: disable=g-import-not-at-top
-  latents = run.family.latents(jax.random.PRNGKey(seed), num)
-  generate = jax.jit(run.family.generate)
-  chunks = [np.asarray(generate(run.state, latents[i:i + batch_size]))
-            for i in range(0, num, batch_size)]
-  return metrics.to_uint8(np.concatenate(chunks))
-
-
 def run_cli(*, classifier: str, samples: str | None = None, workdir: str | None = None,
             num: int = 1000, seed: int = 0, step: int | None = None,
             classes: Sequence[str] | None = None, classifier_checkpoint: str = "best",
@@ -218,7 +205,7 @@ def run_cli(*, classifier: str, samples: str | None = None, workdir: str | None 
       raise ValueError("--num must be >= 2")
     from pegasus_jax import restore  # pylint: disable=g-import-not-at-top
     run = restore.load_run(workdir, step)
-    images = generate_images(run, num, seed)
+    images = sampling.generate_images(run, num, seed)
     classes = list(classes or split_class_labels(run.family.class_labels))
     source = {"gan_workdir": os.path.abspath(workdir), "gan_step": run.step, "seed": seed}
   else:

@@ -34,7 +34,7 @@ import optax
 from absl import app, flags, logging
 from PIL import Image
 
-from pegasus_jax import metrics, scoring
+from pegasus_jax import metrics, sampling, scoring
 
 COMMANDS = ("interpolate", "search", "optimize")
 METHODS = ("slerp", "linear")
@@ -161,10 +161,8 @@ def interpolate(a: np.ndarray, b: np.ndarray, frames: int, method: str = "slerp"
 # -- images and scores ------------------------------------------------------------------------
 def generate(run: Any, latents: np.ndarray, batch_size: int = 256) -> np.ndarray:
   """uint8 (N, H, W, C) images of the latents (generator in evaluation mode)."""
-  fn = jax.jit(run.family.generate)
-  chunks = [np.asarray(fn(run.state, jnp.asarray(latents[i:i + batch_size])))
-            for i in range(0, len(latents), batch_size)]
-  return metrics.to_uint8(np.concatenate(chunks))
+  return sampling.images_from_latents(jax.jit(run.family.generate), run.state, latents,
+                                      batch_size)
 
 
 def _latent_score_fn(run: Any, scorer: scoring.Scorer):

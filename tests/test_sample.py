@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from conftest import REPO, tiny_config
-from pegasus_jax import restore, sample, train
+from pegasus_jax import restore, sampling, train
 
 
 @pytest.fixture(scope="module")
@@ -32,24 +32,24 @@ def trained_workdir(tmp_path_factory):
 
 def test_same_seed_same_images_other_seed_other_images(trained_workdir):
   run = restore.load_run(trained_workdir)
-  a = sample.generate_images(run, 5, seed=3, batch_size=2)
-  b = sample.generate_images(run, 5, seed=3)
-  c = sample.generate_images(run, 5, seed=4)
+  a = sampling.generate_images(run, 5, seed=3, batch_size=2)
+  b = sampling.generate_images(run, 5, seed=3)
+  c = sampling.generate_images(run, 5, seed=4)
   assert a.shape == (5, 8, 8, 3) and a.dtype == np.uint8
   np.testing.assert_array_equal(a, b)
   assert not np.array_equal(a, c)
 
 
 def test_write_png_grid_and_npz(trained_workdir, tmp_path):
-  images = sample.generate_images(restore.load_run(trained_workdir), 6, seed=0)
-  sample.write_images(str(tmp_path / "grid.png"), images)
+  images = sampling.generate_images(restore.load_run(trained_workdir), 6, seed=0)
+  sampling.write_images(str(tmp_path / "grid.png"), images)
   grid = np.asarray(Image.open(tmp_path / "grid.png"))
   assert grid.shape == (2 + 2 * 10, 2 + 3 * 10, 3)  # 3 columns x 2 rows of 8px + 2px padding
   np.testing.assert_array_equal(grid[2:10, 2:10], images[0])
-  sample.write_images(str(tmp_path / "images.npz"), images)
+  sampling.write_images(str(tmp_path / "images.npz"), images)
   np.testing.assert_array_equal(np.load(tmp_path / "images.npz")["images"], images)
   with pytest.raises(ValueError, match=r"\.png.*\.npz"):
-    sample.write_images(str(tmp_path / "images.jpg"), images)
+    sampling.write_images(str(tmp_path / "images.jpg"), images)
 
 
 def test_step_must_exist(trained_workdir):
@@ -67,5 +67,5 @@ def test_sample_cli_writes_npz(trained_workdir, tmp_path):
       cwd=REPO, capture_output=True, text=True, timeout=180)
   assert result.returncode == 0, result.stderr[-2000:]
   images = np.load(out)["images"]
-  expected = sample.generate_images(restore.load_run(trained_workdir, step=2), 3, seed=1)
+  expected = sampling.generate_images(restore.load_run(trained_workdir, step=2), 3, seed=1)
   np.testing.assert_array_equal(images, expected)
