@@ -31,6 +31,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
+from pegasus_jax.config_defaults import flatten_config
+
 # Fields that fix the shapes or meaning of the saved parameters: a resume must not change them.
 MODEL_SIGNATURE_FIELDS = ("family", "data.name", "data.classes", "model")
 
@@ -67,32 +69,15 @@ def config_to_dict(config: ml_collections.ConfigDict) -> dict[str, Any]:
   return json.loads(config.to_json())
 
 
-def _get(tree: dict[str, Any], dotted: str) -> Any:
-  for part in dotted.split("."):
-    tree = tree.get(part, {}) if isinstance(tree, dict) else {}
-  return tree
-
-
-def _leaves(value: Any, prefix: str) -> dict[str, Any]:
-  if isinstance(value, dict):
-    out = {}
-    for key, sub in value.items():
-      out.update(_leaves(sub, f"{prefix}.{key}"))
-    return out
-  return {prefix: list(value) if isinstance(value, tuple) else value}
-
-
 def check_compatible(saved: dict[str, Any], config: ml_collections.ConfigDict,
                      checkpoint_dir: str) -> None:
   """Raise IncompatibleCheckpointError listing every model field that differs."""
-  current = config_to_dict(config)
-  differences = []
-  for field in MODEL_SIGNATURE_FIELDS:
-    old, new = _leaves(_get(saved, field), field), _leaves(_get(current, field), field)
-    for name in sorted(set(old) | set(new)):
-      if old.get(name) != new.get(name):
-        differences.append(f"config.{name}: checkpoint has {old.get(name)!r}, "
-                           f"config has {new.get(name)!r}")
+  old, new = flatten_config(saved), flatten_config(config_to_dict(config))
+  differences = [
+      f"config.{name}: checkpoint has {old.get(name)!r}, config has {new.get(name)!r}"
+      for name in sorted(set(old) | set(new))
+      if any(name == f or name.startswith(f + ".") for f in MODEL_SIGNATURE_FIELDS)
+      and old.get(name) != new.get(name)]
   if differences:
     raise IncompatibleCheckpointError(
         f"the checkpoints in {checkpoint_dir} were written with a different model config; "

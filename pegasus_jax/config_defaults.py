@@ -4,6 +4,8 @@ Configs in `configs/` start from `base_config()` and override; `config_validatio
 result against these fields' types and ranges before anything is compiled.
 """
 
+from typing import Any
+
 import ml_collections
 
 
@@ -114,3 +116,15 @@ _FAMILY_DEFAULTS = {"classifier": classifier_config}
 def defaults_for(family: str) -> ml_collections.ConfigDict:
   """The complete field set (with defaults) for `family`: what validation accepts."""
   return _FAMILY_DEFAULTS.get(family, base_config)()
+
+
+def flatten_config(config: Any, prefix: str = "") -> dict[str, Any]:
+  """Every leaf field by dotted name ('model.d_width'), from a ConfigDict or its JSON dict."""
+  flat = {}
+  for key, value in config.items():
+    name = f"{prefix}{key}"
+    if isinstance(value, (dict, ml_collections.ConfigDict)):
+      flat.update(flatten_config(value, name + "."))
+    else:
+      flat[name] = value
+  return flat

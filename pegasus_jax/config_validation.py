@@ -13,7 +13,7 @@ from typing import Any, Callable
 import ml_collections
 
 from pegasus_jax import losses
-from pegasus_jax.config_defaults import defaults_for
+from pegasus_jax.config_defaults import defaults_for, flatten_config
 from pegasus_jax.models import dcgan, resnet
 
 Check = Callable[[Any], str | None]  # returns a complaint, or None when the value is fine
@@ -165,26 +165,15 @@ FIELD_CHECKS: dict[str, Check] = {
 }
 
 
-def _flatten(config: ml_collections.ConfigDict, prefix: str = "") -> dict[str, Any]:
-  flat = {}
-  for key, value in config.items():
-    name = f"{prefix}{key}"
-    if isinstance(value, ml_collections.ConfigDict):
-      flat.update(_flatten(value, name + "."))
-    else:
-      flat[name] = value
-  return flat
-
-
 def validate_config(config: ml_collections.ConfigDict, num_devices: int = 1,
                     num_processes: int = 1) -> None:
   """Raise ValueError naming the first bad field; return None when the config can run."""
-  flat = _flatten(config)
+  flat = flatten_config(config)
   family = config.get("family")
   if not isinstance(family, str) or not family:
     raise ValueError(f"config.family={family!r} must be a non-empty string")
   # Each family's field set: the GAN fields, or e.g. the classifier's own model/optimizer.
-  known = set(_flatten(defaults_for(family)))
+  known = set(flatten_config(defaults_for(family)))
   unknown = sorted(set(flat) - known)
   if unknown:
     raise ValueError(

@@ -29,6 +29,7 @@ from clu import periodic_actions
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from pegasus_jax import checkpoint, data, families, metrics, workdir_lock
+from pegasus_jax.config_defaults import flatten_config
 from pegasus_jax.config_validation import validate_config
 from pegasus_jax.data.prefetch import DevicePrefetcher
 
@@ -246,7 +247,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, checkpoint_dir: str
 
   writer = metrics.create_writer(workdir)
   if start_step == 0:
-    writer.write_hparams({k: v for k, v in _flat_hparams(config).items()})
+    writer.write_hparams(_flat_hparams(config))
   train_step = compile_train_step(family, mesh)
   draws_samples = families.has_generator(family)
   if draws_samples:
@@ -345,15 +346,6 @@ def _write_samples(workdir: str, writer, step: int, images: jax.Array) -> None:
 
 
 def _flat_hparams(config: ml_collections.ConfigDict) -> dict[str, Any]:
-  flat = {}
-  for name, value in _walk(checkpoint.config_to_dict(config), ""):
-    flat[name] = value if isinstance(value, (int, float, str, bool)) else str(value)
-  return flat
-
-
-def _walk(tree: dict[str, Any], prefix: str):
-  for key, value in tree.items():
-    if isinstance(value, dict):
-      yield from _walk(value, f"{prefix}{key}.")
-    else:
-      yield f"{prefix}{key}", value
+  """TensorBoard hparams take scalars: other values (tuples, None) as strings."""
+  return {name: value if isinstance(value, (int, float, str, bool)) else str(value)
+          for name, value in flatten_config(checkpoint.config_to_dict(config)).items()}
