@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from conftest import SHARED_TFDS
 from pegasus_jax.data import tfds_source
 from pegasus_jax.data.sampler import StepIndexedSampler
 
@@ -132,11 +133,10 @@ def test_epochs_are_permutations_without_flip():
     assert sorted(np.round((values + 1) * 127.5).astype(int)) == list(range(6))
 
 
-@pytest.mark.skipif(not (tfds_source.os.path.isdir(
-    os.path.join(os.path.dirname(__file__), "..", "..", "shared", "tensorflow_datasets",
-                 "cifar10"))), reason="../shared/tensorflow_datasets not present")
+@pytest.mark.skipif(not (SHARED_TFDS / "cifar10").is_dir(),
+                    reason="../shared/tensorflow_datasets not present")
 def test_real_cifar10_horse_and_bird_from_shared():
-  data_dir = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "tensorflow_datasets")
+  data_dir = str(SHARED_TFDS)
   loaded = tfds_source.load_class_images("cifar10", ("horse", "bird"), data_dir=data_dir,
                                          download=False, image_size=32)
   assert [len(x) for x in loaded.images] == [5000, 5000]

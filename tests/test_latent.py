@@ -12,29 +12,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import tiny_config
 from pegasus_jax import latent, restore, scoring, train
-from pegasus_jax.config_defaults import base_config
 
 
 def _tiny_folder_config(path: str):
   """JointGAN on a two-sub-folder image folder: 8x8, widths 4, batch 4, 2 steps."""
-  config = base_config()
-  config.family = "jointgan"
-  config.data.name = "image_folder"
-  config.data.path = path
-  config.data.classes = ("horse", "bird")
-  config.total_steps = 2
-  config.batch_size = 4
-  config.log_every = 1
-  config.sample_every = 2
-  config.checkpoint_every = 2
-  config.num_sample_images = 4
-  config.prefetch = 1
-  config.model.image_size = 8
-  config.model.g_width = 4
-  config.model.d_width = 4
-  config.model.z_dim = 8
-  return config
+  return tiny_config(data__name="image_folder", data__path=path,
+                     data__classes=("horse", "bird"), total_steps=2, log_every=1, prefetch=1)
 
 
 @pytest.fixture(scope="module")
