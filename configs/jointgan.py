@@ -15,7 +15,8 @@ accelerator so far): watch the grids in DIR/samples/ and the per-class D(fake) i
 a pegasus-leaning generator keeps D(fake) of *both* classes up, not just one.
 
 What to expect from `:cpu` (measured 2026-11-25 on the 2-core CPU, shared with other jobs):
-1,200 steps in 5.5 min wall (3-5 steps/s after a ~15 s compile), checkpoints at 600/900/1200.
+1,200 steps in 2.5 min wall on the quiet machine (5.5 min while other jobs shared it),
+checkpoints at 600/900/1200.
 The final grid (DIR/samples/step_0001200.png) shows brown/dark centred blobs on lighter,
 sky-like backgrounds, with a visible checkerboard grain and little diversity between samples:
 the colours and layout of horse and bird photos, no recognisable animal, let alone wings. It
