@@ -14,7 +14,7 @@ is ~640 epochs of each class. The full run has not been measured in this project
 accelerator so far): watch the grids in DIR/samples/ and the per-class D(fake) in TensorBoard --
 a pegasus-leaning generator keeps D(fake) of *both* classes up, not just one.
 
-What to expect from `:cpu` (measured 2026-11-25 on the 2-core CPU, shared with other jobs):
+What to expect from `:cpu` (measured 2026-11-25 on the 2-core CPU):
 1,200 steps in 2.5 min wall on the quiet machine (5.5 min while other jobs shared it),
 checkpoints at 600/900/1200.
 The final grid (DIR/samples/step_0001200.png) shows brown/dark centred blobs on lighter,
