@@ -1,0 +1,1 @@
+"""GAN building blocks shared by the families: regularisers, parameter EMA and DiffAugment."""
