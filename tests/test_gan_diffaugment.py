@@ -1,0 +1,124 @@
+"""DiffAugment: each op against an independent computation, determinism per key, gradients."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from pegasus_jax.gan import diffaugment
+
+KEY = jax.random.PRNGKey(0)
+# jitted (the policy is static), as the families will call it: one compile beats many eager ops
+augment = jax.jit(diffaugment.diff_augment, static_argnums=2)
+IMAGES = jax.random.uniform(jax.random.PRNGKey(1), (3, 8, 8, 3), minval=-1.0, maxval=1.0)
+
+
+def _shift_with_zero_fill(image, dy, dx):
+  """np.roll, then zero the rows and columns that wrapped around."""
+  out = np.roll(np.asarray(image), (dy, dx), axis=(0, 1))
+  if dy > 0:
+    out[:dy] = 0
+  elif dy < 0:
+    out[dy:] = 0
+  if dx > 0:
+    out[:, :dx] = 0
+  elif dx < 0:
+    out[:, dx:] = 0
+  return out
+
+
+def test_empty_policy_is_the_identity():
+  assert diffaugment.diff_augment(KEY, IMAGES, "") is IMAGES
+  assert diffaugment.diff_augment(KEY, IMAGES, "  ") is IMAGES
+
+
+def test_ops_keep_shape_and_dtype_for_any_leading_batch_shape():
+  stacked = IMAGES.reshape(1, 3, 8, 8, 3)  # (K, B, H, W, C)
+  for policy in ("color", "translation", "cutout", "color,translation,cutout"):
+    for images in (IMAGES, stacked, IMAGES.astype(jnp.bfloat16)):
+      out = jax.eval_shape(augment, KEY, images, policy)  # traces without compiling
+      assert out.shape == images.shape and out.dtype == images.dtype
+  policy = "color,translation,cutout"
+  np.testing.assert_array_equal(augment(KEY, stacked, policy)[0], augment(KEY, IMAGES, policy))
+
+
+def test_translate_matches_roll_with_zero_fill():
+  shifts = jnp.array([[1, -2], [-3, 0], [0, 8]])  # the last moves everything out: all zero
+  out = diffaugment.translate(IMAGES, shifts)
+  for n, (dy, dx) in enumerate(shifts.tolist()):
+    np.testing.assert_array_equal(out[n], _shift_with_zero_fill(IMAGES[n], dy, dx))
+  assert float(jnp.max(jnp.abs(out[2]))) == 0.0
+
+
+def test_random_translation_is_a_shift_of_at_most_an_eighth():
+  ramp = jnp.broadcast_to(jnp.arange(1.0, 17.0)[None, :, None, None] * 100
+                          + jnp.arange(1.0, 17.0)[None, None, :, None], (6, 16, 16, 1))
+  out = np.asarray(augment(KEY, ramp, "translation"))
+  shifts = set()
+  for n in range(6):
+    inside = out[n, ..., 0][out[n, ..., 0] != 0]
+    # out[7, 7] = ramp[7 - dy, 7 - dx], and ramp[i, j] = 100 (i + 1) + (j + 1)
+    moved = int(ramp[0, 7, 7, 0] - out[n, 7, 7, 0])
+    dy = round(moved / 100)
+    dx = moved - 100 * dy
+    assert abs(dy) <= 2 and abs(dx) <= 2  # 16 / 8
+    np.testing.assert_array_equal(out[n, ..., 0], _shift_with_zero_fill(ramp[0, ..., 0], dy, dx))
+    assert inside.size == (16 - abs(dy)) * (16 - abs(dx))
+    shifts.add((dy, dx))
+  assert len(shifts) > 1  # per-image shifts
+
+
+def test_cutout_zeros_exactly_a_half_size_square():
+  ones = jnp.ones((5, 8, 6, 2))
+  out = augment(KEY, ones, "cutout")
+  zeroed = np.asarray(out == 0)
+  assert zeroed.sum(axis=(1, 2, 3)).tolist() == [4 * 3 * 2] * 5
+  for n in range(5):
+    rows, cols = np.nonzero(zeroed[n, ..., 0])
+    assert rows.max() - rows.min() == 3 and cols.max() - cols.min() == 2  # one 4x3 block
+  explicit = diffaugment.cutout(ones[:1], jnp.array([[4, 3]]))  # bottom-right corner
+  np.testing.assert_array_equal(np.asarray(explicit[0, :, :, 0] == 0),
+                                np.pad(np.ones((4, 3), bool), ((4, 0), (3, 0))))
+
+
+def test_colour_ops_against_formulas():
+  x = IMAGES
+  np.testing.assert_allclose(diffaugment.brightness(x, jnp.array([0.5, -0.5, 0.0])),
+                             x + jnp.array([0.5, -0.5, 0.0])[:, None, None, None], rtol=1e-6)
+  grey = diffaugment.saturation(x, jnp.zeros(3))
+  np.testing.assert_allclose(grey, jnp.broadcast_to(x.mean(-1, keepdims=True), x.shape), atol=1e-6)
+  flat = diffaugment.contrast(x, jnp.zeros(3))
+  np.testing.assert_allclose(flat[:, 0, 0, 0], x.mean(axis=(1, 2, 3)), rtol=1e-5)
+  np.testing.assert_allclose(diffaugment.contrast(x, jnp.ones(3)), x, atol=1e-6)
+
+
+def test_colour_is_deterministic_per_key_and_same_key_augments_twin_batches_alike():
+  a = augment(KEY, IMAGES, "color")
+  np.testing.assert_array_equal(a, augment(KEY, IMAGES, "color"))
+  assert not np.allclose(a, augment(jax.random.PRNGKey(5), IMAGES, "color"))
+  assert not np.allclose(a, IMAGES)
+  policy = "color,translation,cutout"
+  twins = jnp.concatenate([IMAGES, IMAGES])[None].reshape(2, 3, 8, 8, 3)
+  real, fake = augment(KEY, twins[0], policy), augment(KEY, twins[1], policy)
+  np.testing.assert_array_equal(real, fake)
+
+
+def test_gradient_flows_to_the_images():
+  loss = lambda x, policy: jnp.sum(augment(KEY, x, policy) ** 2)
+  grad = jax.jit(jax.grad(loss), static_argnums=1)(IMAGES, "color,translation,cutout")
+  assert np.all(np.isfinite(grad)) and float(jnp.min(jnp.abs(grad))) > 0  # means reach every pixel
+  geometric = jax.jit(jax.grad(loss), static_argnums=1)(IMAGES, "translation,cutout")
+  assert np.all(np.isfinite(geometric))
+  kept = augment(KEY, IMAGES, "translation,cutout") != 0
+  assert int(jnp.sum(geometric != 0)) == int(jnp.sum(kept))  # one source pixel per kept pixel
+  assert int(jnp.sum(kept)) < 0.75 * IMAGES.size  # cutout alone removes a quarter
+
+
+def test_unknown_policy_is_a_complaint_and_an_error():
+  assert diffaugment.validate_policy("") is None
+  assert diffaugment.validate_policy("color, cutout") is None
+  assert "blur" in diffaugment.validate_policy("color,blur")
+  assert "twice" in diffaugment.validate_policy("cutout,cutout")
+  assert diffaugment.POLICIES == ("color", "translation", "cutout")
+  with pytest.raises(ValueError, match="unknown DiffAugment op"):
+    diffaugment.diff_augment(KEY, IMAGES, "colour")
