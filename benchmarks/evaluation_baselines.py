@@ -23,7 +23,9 @@ import numpy as np
 
 from pegasus_jax import checkpoint, evaluate
 from pegasus_jax.data.tfds_source import load_class_images
+from pegasus_jax.data_spec import DataInfo
 from pegasus_jax.evaluation import classifier_metrics as cm
+from pegasus_jax.evaluators import accuracy
 
 
 def held_out_curve(workdir: str) -> dict[int, dict[str, float]]:
@@ -31,11 +33,15 @@ def held_out_curve(workdir: str) -> dict[int, dict[str, float]]:
                                      asynchronous=False)
   steps = store.all_steps()
   store.close()
-  curve, evaluate = {}, None
+  curve, held_out = {}, None
   for step in steps:
     classifier = cm.load_classifier(workdir, step)
-    evaluate = evaluate or classifier.family.evaluator(classifier.config)
-    curve[step] = dict(evaluate(classifier.state))
+    if held_out is None:
+      options = dict(accuracy.OPTIONS, **{k: v for k, v in classifier.config.evals.heldout.items()
+                                          if k != "type"})
+      held_out = accuracy.create(classifier.config, options, classifier.family,
+                                 DataInfo(classifier.labels, {"image": classifier.image_shape}))
+    curve[step] = dict(held_out(classifier.state))
     print(step, {k: round(v, 4) for k, v in curve[step].items() if k.count("/") == 1},
           flush=True)
   return curve

@@ -1,20 +1,24 @@
-r"""Time the jitted GAN train step: compile time, steps/s and images/s.
+r"""Time one jitted train step of any config: compile time, steps/s and real examples/s.
 
   python benchmarks/train_step.py                      # JointGAN 32x32, K = 1, 2, 4, 10
   python benchmarks/train_step.py --classes=2 --image_size=64,128 --family=dcgan
-  python benchmarks/train_step.py --config=configs/jointgan.py:cpu --classes=2
+  python benchmarks/train_step.py --config=configs/sngan_cifar.py --classes=1
+  python benchmarks/train_step.py --config=configs/cgan_cifar.py --classes=10 --set=n_disc=1
 
-Each row builds the family from the config (default: configs/jointgan.py, full size), feeds a
-fixed random batch already on the devices (so data loading is not timed), runs `--warmup`
-steps, then times `--steps` steps with one host sync at the end. images/s counts the real and
-generated images the discriminators see: K * batch * n_disc real + batch * n_disc fake + batch
-for the generator step.
+Each row builds the family from the config (default: configs/jointgan.py, full size) for K
+classes, feeds a fixed random batch of exactly the family's data spec, already on the devices
+(so data loading is not timed), runs `--warmup` steps, then times `--steps` steps with one host
+sync at the end. "real/s" counts the real examples a step consumes (K x batch x n_disc for the
+class-balanced GANs, batch x n_disc for the conditional GAN): the images/s of the data pipeline
+that this step needs.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib.util
+import math
 import os
 import sys
 import time
@@ -23,7 +27,8 @@ import jax
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from pegasus_jax import families, train  # noqa: E402
+from pegasus_jax import families, runtime, train  # noqa: E402
+from pegasus_jax.data_spec import DataInfo  # noqa: E402
 
 
 def load_config(spec: str):
@@ -34,16 +39,28 @@ def load_config(spec: str):
   return module.get_config(arg or None)
 
 
+def random_batch(spec, num_classes: int, seed: int = 0) -> dict[str, np.ndarray]:
+  """Random values of each field's shape and dtype (labels in [0, K))."""
+  rng = np.random.default_rng(seed)
+  batch = {}
+  for name, field in spec.items():
+    if np.issubdtype(np.dtype(field.dtype), np.integer):
+      batch[name] = rng.integers(0, num_classes, field.shape).astype(field.dtype)
+    else:
+      batch[name] = rng.uniform(-1, 1, field.shape).astype(field.dtype)
+  return batch
+
+
 def time_step(config, num_classes: int, steps: int, warmup: int) -> dict[str, float]:
   labels = tuple(f"class{i}" for i in range(num_classes))
-  family = families.create(config, labels)
-  mesh = train.make_mesh()
-  replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-  state = jax.jit(family.init, out_shardings=replicated)(jax.random.PRNGKey(0))
-  size, channels = config.model.image_size, config.model.channels
-  real = np.random.default_rng(0).uniform(
-      -1, 1, (num_classes, config.batch_size * config.n_disc, size, size, channels))
-  batch = {"real": jax.device_put(real.astype(np.float32), train.batch_sharding(mesh))}
+  size, channels = config.data.image_size, config.data.channels
+  family = families.create(config, DataInfo(labels, {"image": (size, size, channels)}))
+  mesh = runtime.make_mesh()
+  state = jax.jit(family.init, out_shardings=runtime.replicated(mesh))(jax.random.PRNGKey(0))
+  spec = family.data_spec()
+  shardings = runtime.batch_shardings(mesh, spec)
+  batch = {k: jax.device_put(v, shardings[k])
+           for k, v in random_batch(spec, num_classes).items()}
   step = train.compile_train_step(family, mesh)
   t0 = time.perf_counter()
   compiled = step.lower(state, batch).compile()
@@ -56,10 +73,22 @@ def time_step(config, num_classes: int, steps: int, warmup: int) -> dict[str, fl
     state, metrics = compiled(state, batch)
   jax.block_until_ready((state, metrics))
   seconds = (time.perf_counter() - t0) / steps
-  b = config.batch_size * config.n_disc
-  images = num_classes * b + b + config.batch_size
+  real = max(math.prod(f.shape[:f.batch_axis + 1]) for f in spec.values())
   return {"compile_s": compile_s, "step_s": seconds, "steps_per_s": 1 / seconds,
-          "images_per_s": images / seconds}
+          "real_per_s": real / seconds}
+
+
+def _set(config, assignment: str) -> None:
+  name, _, text = assignment.partition("=")
+  *parents, leaf = name.split(".")
+  target = config
+  for parent in parents:
+    target = target[parent]
+  try:
+    value = ast.literal_eval(text)
+  except (ValueError, SyntaxError):
+    value = text
+  target[leaf] = value
 
 
 def main() -> None:
@@ -69,15 +98,15 @@ def main() -> None:
   parser.add_argument("--image_size", default=None, help="sizes, comma-separated (default: config)")
   parser.add_argument("--batch_size", type=int, default=None)
   parser.add_argument("--family", default=None)
-  parser.add_argument("--d_norm", default=None)
+  parser.add_argument("--set", action="append", default=[], help="field=value override")
   parser.add_argument("--steps", type=int, default=10)
   parser.add_argument("--warmup", type=int, default=2)
   args = parser.parse_args()
 
   print(f"backend: {jax.default_backend()}  devices: {jax.device_count()} x "
-        f"{jax.devices()[0].device_kind}  jax {jax.__version__}")
-  header = (f"{'family':8} {'K':>3} {'size':>5} {'batch':>5} {'norm':>8} {'compile s':>10} "
-            f"{'step ms':>9} {'steps/s':>8} {'images/s':>9}")
+        f"{jax.devices()[0].device_kind}  jax {jax.__version__}  config: {args.config}")
+  header = (f"{'family':10} {'K':>3} {'size':>5} {'batch':>5} {'n_disc':>6} {'compile s':>10} "
+            f"{'step ms':>9} {'steps/s':>8} {'real/s':>8}")
   print(header)
   print("-" * len(header))
   sizes = [int(s) for s in args.image_size.split(",")] if args.image_size else [None]
@@ -85,17 +114,17 @@ def main() -> None:
     for k in (int(x) for x in args.classes.split(",")):
       config = load_config(args.config)
       if size:
-        config.model.image_size = size
+        config.data.image_size = size
       if args.batch_size:
         config.batch_size = args.batch_size
       if args.family:
         config.family = args.family
-      if args.d_norm:
-        config.model.d_norm = args.d_norm
+      for assignment in args.set:
+        _set(config, assignment)
       r = time_step(config, k, args.steps, args.warmup)
-      print(f"{config.family:8} {k:>3} {config.model.image_size:>5} {config.batch_size:>5} "
-            f"{config.model.d_norm:>8} {r['compile_s']:>10.1f} {1000 * r['step_s']:>9.1f} "
-            f"{r['steps_per_s']:>8.2f} {r['images_per_s']:>9.0f}", flush=True)
+      print(f"{config.family:10} {k:>3} {config.data.image_size:>5} {config.batch_size:>5} "
+            f"{config.get('n_disc', 1):>6} {r['compile_s']:>10.1f} {1000 * r['step_s']:>9.1f} "
+            f"{r['steps_per_s']:>8.2f} {r['real_per_s']:>8.0f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -13,13 +13,13 @@ SGD + Nesterov momentum 0.9, lr 0.1 per 128 images with warm-up and cosine decay
 images are held out ('train[45000:]') for the periodic validation accuracy, and the best
 checkpoint by it is kept in WORKDIR/checkpoints_best/. Batches are class-balanced (batch_size
 images of every class per step), the labels being the order of `data.classes`.
-The trained workdir is what `python -m pegasus_jax.evaluate --classifier=WORKDIR` and
-`config.eval_classifier` of a GAN run take.
+The trained workdir is what `python -m pegasus_jax.evaluate --classifier=WORKDIR` and a GAN
+run's `config.evals.classifier_metrics.classifier` take.
 """
 
 import ml_collections
 
-from pegasus_jax.config_defaults import classifier_config
+from pegasus_jax.families.classifier import classifier_config
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

@@ -17,7 +17,7 @@ decoded train split is 162,770 x 128 x 128 x 3 bytes = 8.0 GB.
 
 `:cpu` is a short smoke run on the 5,400-image CelebA subset folder at 64x64 with narrow
 networks: 128x128 was ~2x slower per step on 2 busy CPU cores (1.3 s vs 0.65 s) and shows
-nothing more in 300 steps; `--config.model.image_size=128` checks the 128 path.
+nothing more in 300 steps; `--config.data.image_size=128` checks the 128 path.
 Measured 2026-11-25 (2 shared cores, default batch-norm D, 300 steps, 81 s with the folder
 decode): the grid shows a face-like layout (light oval on a dark surround) with strong
 horizontal banding, little variety; D(real) 0.94, D(fake) 0.07 -- the discriminator is ahead,
@@ -26,11 +26,11 @@ as usual this early.
 
 import ml_collections
 
-from pegasus_jax.config_defaults import base_config
+from pegasus_jax.families.jointgan import gan_config
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  config = base_config()
+  config = gan_config()
   config.family = "dcgan"
   config.data.name = "celeb_a"
   config.data.classes = ("all",)
@@ -40,7 +40,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.total_steps = 64_000
   config.checkpoint_every = 4_000
   config.sample_every = 1_000
-  config.model.image_size = 128
+  config.data.image_size = 128
   config.model.z_dim = 100
   config.model.g_width = 64
   config.model.d_width = 64
@@ -50,7 +50,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   if arg == "cpu":
     config.data.name = "image_folder"
     config.data.path = "../shared/images/celeba_subset"  # relative to the repo root
-    config.model.image_size = 64
+    config.data.image_size = 64
     config.model.g_width = 16
     config.model.d_width = 16
     config.batch_size = 32

@@ -15,11 +15,11 @@ animals; D(real) ~0.7 and D(fake) ~0.25 by the end, i.e. neither network has won
 
 import ml_collections
 
-from pegasus_jax.config_defaults import base_config
+from pegasus_jax.families.jointgan import gan_config
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  config = base_config()
+  config = gan_config()
   config.family = "dcgan"
   config.data.classes = ("horse+bird",)
   config.batch_size = 16

@@ -21,11 +21,11 @@ a central shape are learnt, nothing Pokemon-like; D(real) 0.97, D(fake) 0.03.
 
 import ml_collections
 
-from pegasus_jax.config_defaults import base_config
+from pegasus_jax.families.jointgan import gan_config
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  config = base_config()
+  config = gan_config()
   config.family = "dcgan"
   config.data.name = "image_folder"
   config.data.path = "../shared/images/pokemon"  # relative to the current directory
@@ -34,7 +34,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.total_steps = 20_000
   config.checkpoint_every = 2_000
   config.sample_every = 500
-  config.model.image_size = 64
+  config.data.image_size = 64
   config.model.z_dim = 100
   config.model.d_norm = "batch"
   config.model.g_activation = "relu"

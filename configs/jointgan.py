@@ -3,6 +3,9 @@ r"""JointGAN pegasus on CIFAR-10: one generator, one spectrally-normalised D per
 Full run (GPU / TPU):
   python -m pegasus_jax.main --config=configs/jointgan.py --workdir=runs/jointgan
 
+On the SN-GAN ResNet networks with the SN-GAN recipe (hinge, n_dis 5, Adam (0, 0.9), lr to 0):
+  python -m pegasus_jax.main --config=configs/jointgan.py:resnet --workdir=runs/jointgan_resnet
+
 CPU variant (2 cores, a few minutes, on real CIFAR-10 prepared offline):
   python -m pegasus_jax.main --config=configs/jointgan.py:cpu --workdir=runs/jointgan_cpu \
       --config.data.data_dir=../shared/tensorflow_datasets
@@ -25,11 +28,11 @@ proves the pipeline end to end; pegasi need the full run on an accelerator.
 
 import ml_collections
 
-from pegasus_jax.config_defaults import base_config
+from pegasus_jax.families.jointgan import gan_config
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  config = base_config()
+  config = gan_config()
   config.family = "jointgan"
   config.data.classes = ("horse", "bird")
   config.model.d_norm = "spectral"
@@ -43,6 +46,17 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.sample_every = 300
     config.checkpoint_every = 300
     config.num_sample_images = 64
+  elif arg == "resnet":
+    # The SN-GAN recipe (configs/sngan_cifar.py) with one discriminator per class.
+    config.model.arch = "resnet"
+    config.model.g_width = 256
+    config.model.d_width = 128
+    config.loss = "hinge"
+    config.n_disc = 5
+    config.optimizer.b1 = 0.0
+    config.optimizer.b2 = 0.9
+    config.optimizer.schedule = "linear"
   elif arg:
-    raise ValueError(f"unknown variant {arg!r} of configs/jointgan.py; valid: '', 'cpu'")
+    raise ValueError(f"unknown variant {arg!r} of configs/jointgan.py; valid: '', 'cpu', "
+                     "'resnet'")
   return config

@@ -32,16 +32,18 @@ import orbax.checkpoint as ocp
 from absl import logging
 
 from pegasus_jax.config_defaults import flatten_config
+from pegasus_jax.errors import UserError
 
-# Fields that fix the shapes or meaning of the saved parameters: a resume must not change them.
-MODEL_SIGNATURE_FIELDS = ("family", "data.name", "data.classes", "model")
+# Always part of the compatibility signature; the family adds the fields that fix its
+# parameters' shapes or meaning (`Family.signature_fields`), e.g. 'model', 'data.classes'.
+COMMON_SIGNATURE_FIELDS = ("family",)
 
 
-class IncompatibleCheckpointError(ValueError):
+class IncompatibleCheckpointError(UserError, ValueError):
   """The workdir's checkpoints were made with a different model config."""
 
 
-class CheckpointSaveError(RuntimeError):
+class CheckpointSaveError(UserError, RuntimeError):
   """Writing a checkpoint failed (disk full, permissions, ...); the job must not train on."""
 
 
@@ -70,13 +72,14 @@ def config_to_dict(config: ml_collections.ConfigDict) -> dict[str, Any]:
 
 
 def check_compatible(saved: dict[str, Any], config: ml_collections.ConfigDict,
-                     checkpoint_dir: str) -> None:
-  """Raise IncompatibleCheckpointError listing every model field that differs."""
+                     checkpoint_dir: str, signature_fields: tuple[str, ...]) -> None:
+  """Raise IncompatibleCheckpointError listing every signature field that differs."""
   old, new = flatten_config(saved), flatten_config(config_to_dict(config))
+  fields = COMMON_SIGNATURE_FIELDS + tuple(signature_fields)
   differences = [
       f"config.{name}: checkpoint has {old.get(name)!r}, config has {new.get(name)!r}"
       for name in sorted(set(old) | set(new))
-      if any(name == f or name.startswith(f + ".") for f in MODEL_SIGNATURE_FIELDS)
+      if any(name == f or name.startswith(f + ".") for f in fields)
       and old.get(name) != new.get(name)]
   if differences:
     raise IncompatibleCheckpointError(
@@ -85,7 +88,7 @@ def check_compatible(saved: dict[str, Any], config: ml_collections.ConfigDict,
         + "\nUse a new --workdir, or the config the run was started with.")
 
 
-class CorruptCheckpointError(RuntimeError):
+class CorruptCheckpointError(UserError, RuntimeError):
   """A restored state does not match the checksums saved with it (e.g. a flipped bit)."""
 
 
@@ -204,7 +207,8 @@ class CheckpointStore:
   def read_meta(self, step: int) -> dict[str, Any]:
     return self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
 
-  def restore_latest(self, abstract_state: Any, config: ml_collections.ConfigDict | None = None
+  def restore_latest(self, abstract_state: Any, config: ml_collections.ConfigDict | None = None,
+                     signature_fields: tuple[str, ...] = ()
                      ) -> tuple[Any, dict[str, Any], int] | None:
     """The newest checkpoint that restores, or None when there is none.
 
@@ -223,7 +227,7 @@ class CheckpointStore:
         bad.append(step)
         continue
       if config is not None:
-        check_compatible(meta.get("config", {}), config, self.directory)
+        check_compatible(meta.get("config", {}), config, self.directory, signature_fields)
       try:
         state, meta = self.restore(step, abstract_state)
       except Exception as e:

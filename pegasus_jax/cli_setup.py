@@ -1,17 +1,26 @@
-"""Process set-up shared by the command-line tools (train, sample, evaluate, latent).
+"""Process set-up and error reporting shared by the command-line tools (train, sample, ...).
 
-Two things every tool wants before it touches data or devices:
+Every tool wants, before it touches data or devices:
 - TensorFlow (used only for tf.data/TFDS reading) must not claim the GPUs/TPUs that JAX uses;
 - Orbax and TFDS write many INFO lines per checkpoint/read; keep the log readable.
+
+And every tool reports a problem the user can fix (`errors.UserError`: a config field, missing
+data, a workdir without checkpoints, a run lacking a capability, a bad flag) as one line on
+stderr and exit status 2; tracebacks are for bugs, or with --debug.
 """
 
 from __future__ import annotations
 
 import logging as std_logging
+import sys
+from typing import Callable
 
-from absl import logging
+from absl import app, flags, logging
+
+from pegasus_jax.errors import UserError
 
 _CHATTY = ("/orbax/", "/tensorflow_datasets/")
+USER_ERROR_EXIT = 2
 
 
 class _QuietLibraries(std_logging.Filter):
@@ -37,3 +46,41 @@ def prepare_process() -> None:
   """Call first in every CLI's main()."""
   hide_tensorflow_from_accelerators()
   quiet_library_logs()
+
+
+def _user_error(message: str) -> None:
+  print(f"error: {message}", file=sys.stderr, flush=True)
+  sys.exit(USER_ERROR_EXIT)
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+  """absl's parsing, but a bad flag or config override is a user error (exit 2, one line)."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    _user_error(f"{e} (see --helpfull)")
+  except (AttributeError, KeyError) as e:  # ml_collections: --config.<unknown field>=...
+    overrides = [a.split("=")[0] for a in argv if a.startswith("--config.")]
+    _user_error(f"unknown config field {e} in the overrides {overrides}; the config file's "
+                "get_config() lists the fields (validation names the valid ones)")
+  except (UserError, ValueError, TypeError) as e:  # get_config() refusing a variant, bad types
+    _user_error(str(e))
+  raise AssertionError("unreachable")
+
+
+def run(main: Callable[[list[str]], None], argv: list[str] | None = None) -> None:
+  """`absl.app.run(main)` with user errors reported as one line and exit status 2."""
+  if "debug" not in flags.FLAGS:
+    flags.DEFINE_bool("debug", False, "Show the traceback of user errors too.")
+
+  def guarded(argv: list[str]) -> None:
+    try:
+      main(argv)
+    except app.UsageError as e:
+      _user_error(str(e))
+    except UserError as e:
+      if flags.FLAGS.debug:
+        raise
+      _user_error(f"{type(e).__name__}: {e}")
+
+  app.run(guarded, argv=argv, flags_parser=_parse_flags)

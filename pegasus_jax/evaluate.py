@@ -18,16 +18,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
-import jax
-import ml_collections
 import numpy as np
 from absl import app, flags, logging
 
-from pegasus_jax import sampling
+from pegasus_jax import cli_setup, restore, sampling
+from pegasus_jax.errors import ConfigError
 from pegasus_jax.evaluation import classifier_metrics as cm
+from pegasus_jax.evaluators.sample_quality import split_class_labels
 
 FLAGS = flags.FLAGS
 
@@ -65,27 +64,9 @@ def load_samples(path: str) -> np.ndarray:
     raise cm.SampleError(f"{path} has arrays {npz.files}; expected one named 'images'")
 
 
-def split_class_labels(labels: Sequence[str]) -> list[str]:
-  """A GAN's class labels as classifier classes: 'horse+bird' (a union) -> horse, bird."""
-  out: list[str] = []
-  for label in labels:
-    for part in str(label).split("+"):
-      if part not in out:
-        out.append(part)
-  return out
-
-
 def load_classifier(workdir: str, which: str = "best") -> cm.LoadedClassifier:
   """The classifier run's best checkpoint (if it kept one and `which` is 'best'), else latest."""
-  from pegasus_jax import checkpoint  # pylint: disable=g-import-not-at-top
-  best_dir = os.path.join(workdir, checkpoint.BEST_DIR)
-  if which == "best" and os.path.isdir(best_dir):
-    store = checkpoint.CheckpointStore(best_dir, keep=1_000_000, asynchronous=False)
-    steps = store.all_steps()
-    store.close()
-    if steps:
-      return cm.load_classifier(workdir, steps[-1], checkpoint_dir=best_dir)
-  return cm.load_classifier(workdir)
+  return cm.load_classifier(workdir, prefer_best=which == "best")
 
 
 # -- Inception (optional) -----------------------------------------------------------------------
@@ -149,31 +130,6 @@ def evaluate(images: np.ndarray, classifier: cm.LoadedClassifier, classes: Seque
   return result
 
 
-def generator_evaluator(config: ml_collections.ConfigDict, family: Any
-                        ) -> Callable[[Any], dict[str, float]]:
-  """The periodic GAN evaluation of the training loop (config.eval_every / eval_classifier).
-
-  Fixed latents (from the seed), samples quantised to uint8 like saved ones, classifier metrics
-  logged as 'eval/...' scalars; the classifier and the real statistics are loaded once, here.
-  """
-  from pegasus_jax.families.classifier import local_copy  # pylint: disable=g-import-not-at-top
-  classifier = load_classifier(config.eval_classifier)
-  classes = split_class_labels(family.class_labels)
-  for name in classes:
-    classifier.class_index(name)
-  reference, _ = cm.reference_statistics(classifier, classes, split=config.eval_split,
-                                         data_dir=config.data.data_dir)
-  latents = family.latents(jax.random.fold_in(jax.random.PRNGKey(config.seed), 2),
-                           config.eval_num_samples)
-  generate = jax.jit(family.generate)
-
-  def evaluate_state(state: Any) -> dict[str, float]:
-    images = sampling.images_from_latents(generate, local_copy(state), latents, 500)
-    return cm.scalars(cm.evaluate_samples(classifier, images, classes, reference))
-
-  return evaluate_state
-
-
 def format_table(result: dict[str, Any]) -> str:
   """The results as aligned `name  value` lines."""
   rows = []
@@ -196,14 +152,13 @@ def run_cli(*, classifier: str, samples: str | None = None, workdir: str | None 
             json_path: str | None = None) -> dict[str, Any]:
   """What the command line does, as a function: evaluate, print the table, write the JSON."""
   if bool(samples) == bool(workdir):
-    raise ValueError("give exactly one of --samples=FILE.npz and --workdir=GAN_WORKDIR")
+    raise ConfigError("give exactly one of --samples=FILE.npz and --workdir=GAN_WORKDIR")
   if samples and not classes:
-    raise ValueError("--classes is required with --samples (e.g. --classes=horse,bird)")
+    raise ConfigError("--classes is required with --samples (e.g. --classes=horse,bird)")
   loaded = load_classifier(classifier, classifier_checkpoint)
   if workdir:
     if num < 2:
-      raise ValueError("--num must be >= 2")
-    from pegasus_jax import restore  # pylint: disable=g-import-not-at-top
+      raise ConfigError("--num must be >= 2")
     run = restore.load_run(workdir, step)
     images = sampling.generate_images(run, num, seed)
     classes = list(classes or split_class_labels(run.family.class_labels))
@@ -228,18 +183,14 @@ def main(argv: list[str]) -> None:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   if not FLAGS.classifier:
     raise app.UsageError("--classifier=CLASSIFIER_WORKDIR is required")
-  from pegasus_jax import cli_setup  # pylint: disable=g-import-not-at-top
   cli_setup.prepare_process()
-  try:
-    run_cli(classifier=FLAGS.classifier, samples=FLAGS.samples, workdir=FLAGS.workdir,
-            num=FLAGS.num, seed=FLAGS.seed, step=FLAGS.step, classes=FLAGS.classes,
-            classifier_checkpoint=FLAGS.classifier_checkpoint, real_split=FLAGS.real_split,
-            data_dir=FLAGS.data_dir, cache_dir=FLAGS.cache_dir,
-            inception_weights=FLAGS.inception_weights, json_path=FLAGS.json)
-  except (ValueError, FileNotFoundError) as e:  # SampleError is a ValueError
-    sys.exit(f"error: {e}")
+  run_cli(classifier=FLAGS.classifier, samples=FLAGS.samples, workdir=FLAGS.workdir,
+          num=FLAGS.num, seed=FLAGS.seed, step=FLAGS.step, classes=FLAGS.classes,
+          classifier_checkpoint=FLAGS.classifier_checkpoint, real_split=FLAGS.real_split,
+          data_dir=FLAGS.data_dir, cache_dir=FLAGS.cache_dir,
+          inception_weights=FLAGS.inception_weights, json_path=FLAGS.json)
 
 
 if __name__ == "__main__":
   _define_flags()
-  app.run(main)
+  cli_setup.run(main)

@@ -34,7 +34,9 @@ import optax
 from absl import app, flags, logging
 from PIL import Image
 
-from pegasus_jax import metrics, sampling, scoring
+from pegasus_jax import cli_setup, imaging, restore, sampling, scoring
+from pegasus_jax.errors import ConfigError
+from pegasus_jax.families.base import GeneratesFromPrior, require
 
 COMMANDS = ("interpolate", "search", "optimize")
 METHODS = ("slerp", "linear")
@@ -74,7 +76,7 @@ def latent_dim(run: Any) -> int:
   """The generator's latent size; errors for generators that do not take a latent vector."""
   shape = jax.eval_shape(lambda key: run.family.latents(key, 1), jax.random.PRNGKey(0)).shape
   if len(shape) != 2:
-    raise ValueError(f"the {run.config.family!r} generator takes latents of shape {shape[1:]}, "
+    raise ConfigError(f"the {run.config.family!r} generator takes latents of shape {shape[1:]}, "
                      "not a vector; the latent tools need (N, z_dim) latents")
   return shape[1]
 
@@ -93,18 +95,18 @@ def load_latents(run: Any, spec: str, num: int = 1) -> np.ndarray:
   if ":" in spec and spec.rsplit(":", 1)[1].isdigit():
     path, row = spec.rsplit(":", 1)[0], int(spec.rsplit(":", 1)[1])
   if not os.path.isfile(path):
-    raise ValueError(f"latent source {spec!r} is neither a seed nor an existing .npz file")
+    raise ConfigError(f"latent source {spec!r} is neither a seed nor an existing .npz file")
   with np.load(path) as saved:
     if "latents" not in saved:
-      raise ValueError(f"{path} has no array 'latents' (has {list(saved)})")
+      raise ConfigError(f"{path} has no array 'latents' (has {list(saved)})")
     latents = np.asarray(saved["latents"], np.float32)
   latents = latents.reshape(1, -1) if latents.ndim == 1 else latents
   z_dim = latent_dim(run)
   if latents.ndim != 2 or latents.shape[1] != z_dim:
-    raise ValueError(f"{path}: latents of shape {latents.shape}; this run needs (N, {z_dim})")
+    raise ConfigError(f"{path}: latents of shape {latents.shape}; this run needs (N, {z_dim})")
   if row is not None:
     if not 0 <= row < len(latents):
-      raise ValueError(f"{spec}: row {row} out of range (the file has {len(latents)} latents)")
+      raise ConfigError(f"{spec}: row {row} out of range (the file has {len(latents)} latents)")
     latents = latents[row:row + 1]
   return latents
 
@@ -150,9 +152,9 @@ def slerp(a: jax.Array, b: jax.Array, t: jax.Array) -> jax.Array:
 def interpolate(a: np.ndarray, b: np.ndarray, frames: int, method: str = "slerp") -> np.ndarray:
   """`frames` latents from a to b inclusive, (frames, d)."""
   if method not in METHODS:
-    raise ValueError(f"method={method!r}; valid: {list(METHODS)}")
+    raise ConfigError(f"method={method!r}; valid: {list(METHODS)}")
   if frames < 2:
-    raise ValueError("frames must be >= 2 (the two endpoints)")
+    raise ConfigError("frames must be >= 2 (the two endpoints)")
   t = jnp.linspace(0.0, 1.0, frames)
   path = jax.jit(slerp if method == "slerp" else lerp)(jnp.asarray(a), jnp.asarray(b), t)
   return np.asarray(path)
@@ -202,7 +204,7 @@ def search(run: Any, scorer: scoring.Scorer, num: int, top_k: int, seed: int = 0
            batch_size: int = 256) -> SearchResult:
   """Draw `num` latents with PRNGKey(seed), score their images, keep the `top_k` best."""
   if not 1 <= top_k <= num:
-    raise ValueError(f"top_k={top_k} must be in 1..num={num}")
+    raise ConfigError(f"top_k={top_k} must be in 1..num={num}")
   latents = seed_latents(run, seed, num)
   scores, details = score_latents(run, scorer, latents, batch_size)
   order = np.argsort(-scores, kind="stable")[:top_k]
@@ -292,14 +294,14 @@ def run_interpolate(run: Any, out: str, start: str, end: str, frames: int,
   a, b = load_latents(run, start, 1), load_latents(run, end, 1)
   for spec, z in ((start, a), (end, b)):
     if len(z) != 1:
-      raise ValueError(f"{spec!r} holds {len(z)} latents; pick one with FILE.npz:ROW")
+      raise ConfigError(f"{spec!r} holds {len(z)} latents; pick one with FILE.npz:ROW")
   os.makedirs(out, exist_ok=True)
   written = {}
   for method in methods:
     path = interpolate(a[0], b[0], frames, method)
     images = generate(run, path, batch_size)
     stem = os.path.join(out, f"interpolate_{method}")
-    metrics.save_png(stem + ".png", metrics.image_grid(images, columns=len(images)))
+    imaging.save_png(stem + ".png", imaging.image_grid(images, columns=len(images)))
     write_gif(stem + ".gif", images, frame_ms, gif_scale)
     np.savez(stem + ".npz", latents=path, norms=np.linalg.norm(path, axis=1))
     written.update({f"{method}_png": stem + ".png", f"{method}_gif": stem + ".gif",
@@ -314,8 +316,8 @@ def run_search(run: Any, scorer: scoring.Scorer, out: str, num: int, top_k: int,
   """top_k.png (best first, row-major), top_k.json (scores), top_k.npz (latents)."""
   result = search(run, scorer, num, top_k, seed, batch_size)
   os.makedirs(out, exist_ok=True)
-  metrics.save_png(os.path.join(out, "top_k.png"),
-                   metrics.image_grid(generate(run, result.latents, batch_size)))
+  imaging.save_png(os.path.join(out, "top_k.png"),
+                   imaging.image_grid(generate(run, result.latents, batch_size)))
   np.savez(os.path.join(out, "top_k.npz"), latents=result.latents, scores=result.scores,
            indices=result.indices, seed=seed)
   all_scores = result.all_scores
@@ -337,10 +339,10 @@ def run_optimize(run: Any, scorer: scoring.Scorer, out: str, start: str, num: in
   os.makedirs(out, exist_ok=True)
   before = generate(run, result.start_latents, batch_size)
   after = generate(run, result.latents, batch_size)
-  metrics.save_png(os.path.join(out, "before.png"), metrics.image_grid(before))
-  metrics.save_png(os.path.join(out, "after.png"), metrics.image_grid(after))
-  metrics.save_png(os.path.join(out, "before_after.png"),
-                   metrics.image_grid(np.concatenate([before, after]), columns=len(before)))
+  imaging.save_png(os.path.join(out, "before.png"), imaging.image_grid(before))
+  imaging.save_png(os.path.join(out, "after.png"), imaging.image_grid(after))
+  imaging.save_png(os.path.join(out, "before_after.png"),
+                   imaging.image_grid(np.concatenate([before, after]), columns=len(before)))
   np.savez(os.path.join(out, "optimized.npz"), latents=result.latents, scores=result.scores,
            start_latents=result.start_latents, start_scores=result.start_scores,
            history=result.history)
@@ -368,9 +370,9 @@ def main(argv: list[str]) -> None:
     raise app.UsageError(f"usage: python -m pegasus_jax.latent {{{'|'.join(COMMANDS)}}} "
                          f"--workdir=DIR ...; got {argv[1:]}")
   command = argv[1]
-  from pegasus_jax import cli_setup, restore  # pylint: disable=g-import-not-at-top
   cli_setup.prepare_process()
   run = restore.load_run(FLAGS.workdir, FLAGS.step)
+  require(run.family, GeneratesFromPrior, "the latent tools", run.config.family)
   latent_dim(run)
   out = FLAGS.out or os.path.join(FLAGS.workdir, "latent", command)
   if command == "interpolate":
@@ -397,4 +399,4 @@ def main(argv: list[str]) -> None:
 if __name__ == "__main__":
   define_flags()
   flags.mark_flags_as_required(["workdir"])
-  app.run(main)
+  cli_setup.run(main)

@@ -6,14 +6,15 @@ config field with `--config.field=value` (e.g. `--config.data.data_dir=...`); se
 variant with `--config=configs/jointgan.py:cpu`. A workdir with checkpoints resumes.
 
 SIGTERM or SIGINT (Ctrl-C) finishes the current step, saves a checkpoint and exits 0 with one
-line; rerun the same command to resume. Faults the user can fix (workdir in use or unwritable,
-failed checkpoint save, non-finite losses, another model's checkpoints) exit 1 with one message.
+line; rerun the same command to resume. Faults the user can fix (a bad config field, missing
+data, workdir in use or unwritable, failed checkpoint save, non-finite losses, another model's
+checkpoints) exit 2 with one message (`--debug` shows the traceback).
 """
-
-import sys
 
 from absl import app, flags, logging
 from ml_collections import config_flags
+
+from pegasus_jax import cli_setup
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Training config file (path[:variant]).",
@@ -33,7 +34,6 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  from pegasus_jax import cli_setup  # pylint: disable=g-import-not-at-top
   cli_setup.prepare_process()
   import jax  # pylint: disable=g-import-not-at-top
   if FLAGS.distributed:
@@ -41,14 +41,8 @@ def main(argv: list[str]) -> None:
                                num_processes=FLAGS.num_processes, process_id=FLAGS.process_id)
   logging.info("JAX process %d/%d, local devices: %s", jax.process_index(),
                jax.process_count(), jax.local_devices())
-  from pegasus_jax import checkpoint, train, workdir_lock  # pylint: disable=g-import-not-at-top
-  user_faults = (workdir_lock.WorkdirLockedError, workdir_lock.WorkdirNotWritableError,
-                 checkpoint.CheckpointSaveError, checkpoint.IncompatibleCheckpointError,
-                 train.NonFiniteLossError)
-  try:
-    summary = train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
-  except user_faults as e:
-    sys.exit(f"error: {type(e).__name__}: {e}")
+  from pegasus_jax import train  # pylint: disable=g-import-not-at-top  # after distributed init
+  summary = train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
   if summary["preempted"]:
     print(f"Preempted ({summary['preempted']}) at step {summary['final_step']}: checkpoint "
           f"saved in {FLAGS.workdir}; run the same command again to resume.", flush=True)
@@ -58,4 +52,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli_setup.run(main)

@@ -1,15 +1,13 @@
-"""Metric writers, per-class metric names and image grids (TensorBoard + PNG)."""
+"""Metric writers and per-class metric names (TensorBoard + log lines)."""
 
 from __future__ import annotations
 
 import math
-import os
 from typing import Mapping, Sequence
 
 import jax
 import numpy as np
 from clu import metric_writers
-from PIL import Image
 
 
 def create_writer(workdir: str) -> metric_writers.MetricWriter:
@@ -37,32 +35,3 @@ def flatten_metrics(metrics: Mapping[str, np.ndarray], labels: Sequence[str]
 
 def non_finite(metrics: Mapping[str, float]) -> list[str]:
   return sorted(name for name, value in metrics.items() if not math.isfinite(value))
-
-
-def to_uint8(images: np.ndarray) -> np.ndarray:
-  """[-1, 1] floats -> uint8 [0, 255] (rounded, clipped)."""
-  return np.clip(np.round((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(
-      np.uint8)
-
-
-def image_grid(images: np.ndarray, columns: int | None = None, padding: int = 2) -> np.ndarray:
-  """(N, H, W, C) images in [-1, 1] or uint8 -> one uint8 (rows*H', cols*W', C) grid."""
-  images = np.asarray(images)
-  if images.dtype != np.uint8:
-    images = to_uint8(images)
-  n, h, w, c = images.shape
-  columns = columns or math.ceil(math.sqrt(n))
-  rows = math.ceil(n / columns)
-  grid = np.full((rows * (h + padding) + padding, columns * (w + padding) + padding, c), 255,
-                 np.uint8)
-  for i in range(n):
-    r, col = divmod(i, columns)
-    top, left = padding + r * (h + padding), padding + col * (w + padding)
-    grid[top:top + h, left:left + w] = images[i]
-  return grid
-
-
-def save_png(path: str, image: np.ndarray) -> None:
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  image = image[..., 0] if image.shape[-1] == 1 else image
-  Image.fromarray(image).save(path)

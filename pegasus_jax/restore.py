@@ -1,4 +1,9 @@
-"""Load a trained run back from its workdir: config, family and state (for sampling, tools)."""
+"""Load a trained run back from its workdir: the one way every tool and evaluator does it.
+
+`sample`, `latent`, `evaluate`, the classifier-metrics loader and the evaluators all call
+`load_run`; it rebuilds the family from the config and data description saved with the
+checkpoint, restores the newest (or a given, or the best) step, and closes the store.
+"""
 
 from __future__ import annotations
 
@@ -8,43 +13,83 @@ from typing import Any
 
 import jax
 import ml_collections
-from jax.sharding import NamedSharding, PartitionSpec as P
 
-from pegasus_jax import checkpoint, families, train
+from pegasus_jax import checkpoint, families, runtime
+from pegasus_jax.data_spec import DataInfo
+from pegasus_jax.errors import RunNotFoundError
+from pegasus_jax.families.base import Family
 
 
 @dataclasses.dataclass
 class TrainedRun:
+  workdir: str
   config: ml_collections.ConfigDict
-  family: families.GANFamily
-  state: Any
+  family: Family
+  info: DataInfo
+  state: Any  # single-device arrays: ready for host-side tools and evaluation
   step: int
   meta: dict[str, Any]
+  checkpoint_dir: str
 
 
-def load_run(workdir: str, step: int | None = None) -> TrainedRun:
-  """The run in `workdir` at `step` (default: the newest checkpoint that restores)."""
+def data_info_meta(info: DataInfo) -> dict[str, Any]:
+  """The data description saved with every checkpoint (what the family was built from)."""
+  return {"labels": list(info.labels),
+          "example_shapes": {k: list(v) for k, v in info.example_shapes.items()}}
+
+
+def _data_info(meta: dict[str, Any]) -> DataInfo:
+  saved = meta["data_info"]
+  return DataInfo(tuple(saved["labels"]),
+                  {k: tuple(v) for k, v in saved["example_shapes"].items()})
+
+
+def _has_steps(directory: str) -> bool:
+  if not os.path.isdir(directory):
+    return False
+  store = checkpoint.CheckpointStore(directory, keep=1_000_000, asynchronous=False)
+  try:
+    return bool(store.all_steps())
+  finally:
+    store.close()
+
+
+def load_run(workdir: str, step: int | None = None, *, prefer_best: bool = False) -> TrainedRun:
+  """The run in `workdir` at `step` (default: the newest checkpoint that restores).
+
+  `prefer_best`: the step kept in WORKDIR/checkpoints_best/ when the run kept one (a classifier
+  by validation accuracy), else the latest. RunNotFoundError when there is nothing to load.
+  """
+  workdir = os.path.abspath(workdir)
   checkpoint_dir = os.path.join(workdir, "checkpoints")
+  best_dir = os.path.join(workdir, checkpoint.BEST_DIR)
+  if prefer_best and step is None and _has_steps(best_dir):
+    checkpoint_dir = best_dir
   if not os.path.isdir(checkpoint_dir):
-    raise FileNotFoundError(f"no checkpoints in {workdir} (expected {checkpoint_dir}); is it "
-                            "the --workdir of a training run?")
+    raise RunNotFoundError(f"no checkpoints in {workdir} (expected {checkpoint_dir}); is it "
+                           "the --workdir of a training run?")
   store = checkpoint.CheckpointStore(checkpoint_dir, keep=1_000_000, asynchronous=False)
-  steps = store.all_steps()
-  if not steps:
-    raise FileNotFoundError(f"{checkpoint_dir} holds no finished checkpoint yet")
-  if step is not None and step not in steps:
-    raise ValueError(f"--step={step} is not among the checkpoints in {checkpoint_dir}: {steps}")
-  meta = store.read_meta(step if step is not None else steps[-1])
-  config = ml_collections.ConfigDict(meta["config"])
-  config.data.classes = tuple(config.data.classes)  # JSON turned the tuple into a list
-  family = families.create(config, tuple(meta["class_labels"]))
-  replicated = NamedSharding(train.make_mesh(), P())
-  abstract = checkpoint.replicated_abstract(
-      jax.eval_shape(family.init, train.root_keys(config.seed)["init"]), replicated)
-  if step is None:
-    state, meta, step = store.restore_latest(abstract)
-  else:
-    state, meta = store.restore(step, abstract)
-  store.close()
-  return TrainedRun(config=config, family=family, state=state, step=step, meta=meta)
-
+  try:
+    steps = store.all_steps()
+    if not steps:
+      raise RunNotFoundError(f"{checkpoint_dir} holds no finished checkpoint yet")
+    if step is not None and step not in steps:
+      raise RunNotFoundError(f"step {step} is not among the checkpoints in {checkpoint_dir}: "
+                             f"{steps}")
+    meta = store.read_meta(step if step is not None else steps[-1])
+    config = ml_collections.ConfigDict(meta["config"])
+    config.data.classes = tuple(config.data.classes)  # JSON turned the tuple into a list
+    info = _data_info(meta)
+    family = families.create(config, info)
+    abstract = checkpoint.replicated_abstract(
+        jax.eval_shape(family.init, runtime.stream_key(config.seed, "init")),
+        runtime.replicated(runtime.make_mesh()))
+    if step is None:
+      state, meta, step = store.restore_latest(abstract)
+    else:
+      state, meta = store.restore(step, abstract)
+  finally:
+    store.close()
+  return TrainedRun(workdir=workdir, config=config, family=family, info=info,
+                    state=runtime.local_copy(state), step=step, meta=meta,
+                    checkpoint_dir=checkpoint_dir)

@@ -1,4 +1,4 @@
-"""Drawing images from a generator: one place for every tool (sample, evaluate, latent, eval hook).
+"""Drawing images from a generator: one place for every tool (sample, evaluate, latent, evals).
 
 No absl flags here, so any command-line module can import it.
 """
@@ -9,32 +9,56 @@ import os
 from typing import Any, Callable
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
-from pegasus_jax import metrics
+from pegasus_jax import imaging
+from pegasus_jax.errors import ConfigError
+from pegasus_jax.families.base import ConditionalGenerator, GeneratesFromPrior, require
 
 
 def images_from_latents(generate: Callable[[Any, jax.Array], jax.Array], state: Any,
                         latents: Any, batch_size: int = 256) -> np.ndarray:
   """uint8 (N, H, W, C) images of `latents`, `batch_size` per call of `generate` (jit it once)."""
-  chunks = [np.asarray(generate(state, jax.numpy.asarray(latents[i:i + batch_size])))
+  chunks = [np.asarray(generate(state, jnp.asarray(latents[i:i + batch_size])))
             for i in range(0, len(latents), batch_size)]
-  return metrics.to_uint8(np.concatenate(chunks))
+  return imaging.to_uint8(np.concatenate(chunks))
 
 
-def generate_images(run: Any, num: int, seed: int, batch_size: int = 256) -> np.ndarray:
-  """uint8 (num, H, W, C) from a loaded run (`restore.load_run`); the same seed, the same images."""
-  latents = run.family.latents(jax.random.PRNGKey(seed), num)
-  return images_from_latents(jax.jit(run.family.generate), run.state, latents, batch_size)
+def class_index(labels: tuple[str, ...], name: str) -> int:
+  """The index of class `name` (a label, or an index) among a run's labels."""
+  if name in labels:
+    return labels.index(name)
+  if name.isdigit() and int(name) < len(labels):
+    return int(name)
+  raise ConfigError(f"--class={name!r} is not one of the run's classes {list(labels)}")
+
+
+def generate_images(run: Any, num: int, seed: int, batch_size: int = 256,
+                    class_name: str | None = None) -> np.ndarray:
+  """uint8 (num, H, W, C) from a loaded run (`restore.load_run`); the same seed, the same images.
+
+  With `class_name`, a conditional run draws that class only.
+  """
+  family = run.family
+  require(family, GeneratesFromPrior, "drawing samples", run.config.family)
+  latents = family.latents(jax.random.PRNGKey(seed), num)
+  if class_name is None:
+    return images_from_latents(jax.jit(family.generate), run.state, latents, batch_size)
+  require(family, ConditionalGenerator, "--class", run.config.family)
+  label = class_index(tuple(family.class_labels), class_name)
+  conditional = jax.jit(lambda state, z: family.generate_conditional(
+      state, z, jnp.full((z.shape[0],), label, jnp.int32)))
+  return images_from_latents(conditional, run.state, latents, batch_size)
 
 
 def write_images(path: str, images: np.ndarray) -> None:
   """Write uint8 images as a PNG grid or an .npz (key `images`), chosen by the file extension."""
   extension = os.path.splitext(path)[1].lower()
   if extension == ".png":
-    metrics.save_png(path, metrics.image_grid(images))
+    imaging.save_png(path, imaging.image_grid(images))
   elif extension == ".npz":
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     np.savez_compressed(path, images=images)
   else:
-    raise ValueError(f"--out={path!r}: use a .png (grid) or .npz (array) file name")
+    raise ConfigError(f"--out={path!r}: use a .png (grid) or .npz (array) file name")

@@ -22,6 +22,9 @@ from typing import Any, Callable, Mapping
 import jax
 import jax.numpy as jnp
 
+from pegasus_jax.errors import ConfigError
+from pegasus_jax.families.base import ScoresWithDiscriminators, require
+
 PyTree = Any
 
 
@@ -52,20 +55,20 @@ def scorer_names() -> tuple[str, ...]:
 def create_scorer(name: str, run: Any, options: Mapping[str, str] | None = None) -> Scorer:
   """The scorer `name` for a loaded run (`restore.TrainedRun`)."""
   if name not in _SCORERS:
-    raise ValueError(f"--scorer={name!r} is unknown; available: {list(scorer_names())}")
+    raise ConfigError(f"--scorer={name!r} is unknown; available: {list(scorer_names())}")
   return _SCORERS[name](run, dict(options or {}))
 
 
 def _discriminator_scorer(run: Any, options: Mapping[str, str], single: bool) -> Scorer:
   family = run.family
-  if not hasattr(family, "discriminator_logits"):
-    raise ValueError(f"family {run.config.family!r} has no discriminators to score with")
+  require(family, ScoresWithDiscriminators, f"--scorer={'discriminator' if single else 'discriminators'}",
+          run.config.family)
   labels = tuple(family.class_labels)
   if single and len(labels) != 1:
-    raise ValueError(f"--scorer=discriminator needs a single-discriminator run; this one has "
+    raise ConfigError(f"--scorer=discriminator needs a single-discriminator run; this one has "
                      f"{len(labels)} ({list(labels)}): use --scorer=discriminators")
   if options:
-    raise ValueError(f"the discriminator scorers take no options; got {dict(options)}")
+    raise ConfigError(f"the discriminator scorers take no options; got {dict(options)}")
 
   def fn(state: PyTree, images: jax.Array) -> jax.Array:
     return jnp.sum(jax.nn.log_sigmoid(family.discriminator_logits(state, images)), axis=0)

@@ -1,11 +1,13 @@
 """The one training loop: devices, data, jitted steps, logging, samples and checkpoints.
 
-It knows nothing about any particular GAN: the family named by `config.family` provides
-`init`, `train_step`, `latents` and `generate` (a family without a generator, the evaluation
-classifier, gets no sample grids). Every `config.eval_every` steps it runs the family's
-evaluation (`families.create_evaluator`), logs its scalars, and with `config.best_metric` keeps
-the best checkpoint in WORKDIR/checkpoints_best/ beside the latest ones. Every process runs this
-same function (multi-host: start all workers with the same command).
+It knows nothing about any particular family: the family named by `config.family` declares the
+batch it consumes (`data_spec`), and provides `init`, a pure `train_step` and `visuals` (named
+pictures written to WORKDIR/<name>/ and TensorBoard). The loop shards each batch field along its
+declared batch axis, and checks that the sampler delivers exactly those fields. Every
+`config.eval_every` steps it runs the evaluations listed in `config.evals`
+(`pegasus_jax.evaluators`), logs their scalars, and with `config.best_metric` keeps the best
+checkpoint in WORKDIR/checkpoints_best/ beside the latest ones. Every process runs this same
+function (multi-host: start all workers with the same command).
 
 Never lose a run: the workdir is locked to one job; it is probed for writes (and room for a
 checkpoint) before any work; SIGTERM/SIGINT (or, multi-host, JAX's preemption notice) finish the
@@ -26,42 +28,27 @@ import ml_collections
 import numpy as np
 from absl import logging
 from clu import periodic_actions
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh
 
-from pegasus_jax import checkpoint, data, families, metrics, workdir_lock
+from pegasus_jax import (checkpoint, data, evaluators, families, imaging, metrics, restore,
+                         runtime, workdir_lock)
 from pegasus_jax.config_defaults import flatten_config
 from pegasus_jax.config_validation import validate_config
 from pegasus_jax.data.prefetch import DevicePrefetcher
+from pegasus_jax.data_spec import check_delivers
+from pegasus_jax.errors import ConfigError, UserError
 
-DATA_AXIS = "data"
 
-
-class NonFiniteLossError(FloatingPointError):
+class NonFiniteLossError(UserError, FloatingPointError):
   """A loss or gradient norm became NaN/Inf; the run stopped without saving that state."""
 
 
-def make_mesh(devices: list[jax.Device] | None = None) -> Mesh:
-  """A 1-D data-parallel mesh over all (or the given) devices, with Auto axes."""
-  devices = jax.devices() if devices is None else devices
-  return Mesh(np.asarray(devices), (DATA_AXIS,))
-
-
-def batch_sharding(mesh: Mesh) -> NamedSharding:
-  """Class-major batches (K, B, H, W, C): the batch axis B is split over the devices."""
-  return NamedSharding(mesh, P(None, DATA_AXIS))
-
-
-def root_keys(seed: int) -> dict[str, jax.Array]:
-  """Independent keys derived from the seed: model init, and the fixed sample-grid noise."""
-  root = jax.random.PRNGKey(seed)
-  return {"init": jax.random.fold_in(root, 0), "grid": jax.random.fold_in(root, 1)}
-
-
-def compile_train_step(family: families.GANFamily, mesh: Mesh):
-  """`family.train_step` jitted for the mesh: state replicated (and donated), batch sharded."""
-  replicated = NamedSharding(mesh, P())
+def compile_train_step(family: families.Family, mesh: Mesh):
+  """`family.train_step` jitted for the mesh: state replicated (and donated), each batch field
+  sharded along its declared batch axis."""
+  replicated = runtime.replicated(mesh)
   return jax.jit(family.train_step,
-                 in_shardings=(replicated, {"real": batch_sharding(mesh)}),
+                 in_shardings=(replicated, runtime.batch_shardings(mesh, family.data_spec())),
                  out_shardings=(replicated, replicated), donate_argnums=(0,))
 
 
@@ -217,27 +204,42 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
       lock.release()
 
 
+def build_sampler(config: ml_collections.ConfigDict, family: families.Family,
+                  dataset: data.Dataset) -> data.Sampler:
+  """This process's sampler for what `family` consumes; ConfigError when the fields disagree."""
+  process_index, process_count = jax.process_index(), jax.process_count()
+  if family.examples_per_step % process_count:
+    raise ConfigError(f"family {config.family!r} consumes {family.examples_per_step} examples "
+                      f"a step, not divisible by the {process_count} processes")
+  sampler = dataset.sampler(family.examples_per_step // process_count, config.seed,
+                            process_index)
+  check_delivers(family.data_spec(), sampler.fields, process_count, sampler.name,
+                 config.family)
+  return sampler
+
+
 def _train(config: ml_collections.ConfigDict, workdir: str, checkpoint_dir: str
            ) -> dict[str, Any]:
-  sampler = data.create_sampler(config, jax.process_index(), jax.process_count())
-  family = families.create(config, sampler.labels)
-  mesh = make_mesh()
-  replicated = NamedSharding(mesh, P())
-  keys = root_keys(config.seed)
+  dataset = data.load_dataset(config, jax.process_index(), jax.process_count())
+  family = families.create(config, dataset.info)
+  sampler = build_sampler(config, family, dataset)
+  mesh = runtime.make_mesh()
+  replicated = runtime.replicated(mesh)
 
-  abstract = checkpoint.replicated_abstract(jax.eval_shape(family.init, keys["init"]),
-                                            replicated)
+  abstract = checkpoint.replicated_abstract(
+      jax.eval_shape(family.init, runtime.stream_key(config.seed, "init")), replicated)
   # Room for one more checkpoint (Orbax keeps the old ones until the new one is complete).
   workdir_lock.check_free_space(checkpoint_dir, checkpoint.state_nbytes(abstract) + 2**20,
                                 "one checkpoint")
   store = checkpoint.CheckpointStore(checkpoint_dir, config.keep_checkpoints, repair=True)
   try:
-    restored = store.restore_latest(abstract, config)
+    restored = store.restore_latest(abstract, config, family.signature_fields)
   except BaseException:
     store.close()
     raise
   if restored is None:
-    state = jax.jit(family.init, out_shardings=replicated)(keys["init"])
+    state = jax.jit(family.init, out_shardings=replicated)(
+        runtime.stream_key(config.seed, "init"))
     start_step = 0
     logging.info("Starting a new run in %s", workdir)
   else:
@@ -249,13 +251,10 @@ def _train(config: ml_collections.ConfigDict, workdir: str, checkpoint_dir: str
   if start_step == 0:
     writer.write_hparams(_flat_hparams(config))
   train_step = compile_train_step(family, mesh)
-  draws_samples = families.has_generator(family)
-  if draws_samples:
-    generate = jax.jit(family.generate, out_shardings=replicated)
-    grid_latents = jax.device_put(family.latents(keys["grid"], config.num_sample_images),
-                                  replicated)
+  visual_inputs = family.visual_inputs(runtime.stream_key(config.seed, "grid"),
+                                       config.num_sample_images, sampler.batch(0))
   try:
-    evaluator = families.create_evaluator(config, family)  # loads its data once, here
+    evaluator = evaluators.create(config, family, dataset.info)  # loads its data once, here
     best = (checkpoint.BestCheckpointStore(os.path.join(workdir, checkpoint.BEST_DIR),
                                            config.best_metric, config.best_mode)
             if config.best_metric else None)
@@ -265,11 +264,12 @@ def _train(config: ml_collections.ConfigDict, workdir: str, checkpoint_dir: str
   config_dict = checkpoint.config_to_dict(config)  # for checkpoint metadata, computed once
   report = periodic_actions.ReportProgress(num_train_steps=config.total_steps, writer=writer,
                                            every_steps=config.log_every)
-  buffer = _MetricBuffer(sampler.labels)
-  summary: dict[str, Any] = {"start_step": start_step, "labels": sampler.labels,
+  data_info = restore.data_info_meta(dataset.info)
+  buffer = _MetricBuffer(family.class_labels)
+  summary: dict[str, Any] = {"start_step": start_step, "labels": family.class_labels,
                              "preempted": None}
-  prefetcher = DevicePrefetcher(sampler.batch, batch_sharding(mesh), start_step,
-                                config.total_steps, depth=config.prefetch)
+  prefetcher = DevicePrefetcher(sampler.batch, runtime.batch_shardings(mesh, family.data_spec()),
+                                start_step, config.total_steps, depth=config.prefetch)
   t0 = time.time()
   step = start_step
   error: BaseException | None = None
@@ -296,17 +296,19 @@ def _train(config: ml_collections.ConfigDict, workdir: str, checkpoint_dir: str
           means = buffer.pop_means()
           writer.write_scalars(step, means)
           summary["last_metrics"] = means
-        if draws_samples and (step % config.sample_every == 0 or step == config.total_steps):
-          _write_samples(workdir, writer, step, generate(state, grid_latents))
+        if step % config.sample_every == 0 or step == config.total_steps:
+          _write_visuals(workdir, writer, step,
+                         family.visuals(runtime.local_copy(state), visual_inputs))
         evaluation = None
         if evaluator is not None and (step % config.eval_every == 0
                                       or step == config.total_steps):
           buffer.fetch_and_check()  # never evaluate (or keep as best) a non-finite state
-          evaluation = dict(evaluator(state))
+          evaluation = dict(evaluator(runtime.local_copy(state)))
           writer.write_scalars(step, evaluation)
           summary["last_evaluation"] = evaluation
         if save_now or (best is not None and evaluation is not None):
-          meta = {"step": step, "family": config.family, "class_labels": list(sampler.labels),
+          meta = {"step": step, "family": config.family,
+                  "class_labels": list(family.class_labels), "data_info": data_info,
                   "config": config_dict, "data_position": sampler.position(step)}
           if save_now:
             store.save(step, state, meta)
@@ -338,11 +340,14 @@ def _train(config: ml_collections.ConfigDict, workdir: str, checkpoint_dir: str
   return summary
 
 
-def _write_samples(workdir: str, writer, step: int, images: jax.Array) -> None:
-  grid = metrics.image_grid(np.asarray(jax.device_get(images)))
-  writer.write_images(step, {"samples": grid[None]})
+def _write_visuals(workdir: str, writer, step: int, visuals: dict[str, np.ndarray]) -> None:
+  """Each named uint8 picture to TensorBoard and to WORKDIR/<name>/step_<step>.png."""
+  if not visuals:
+    return
+  writer.write_images(step, {name: image[None] for name, image in visuals.items()})
   if jax.process_index() == 0:
-    metrics.save_png(os.path.join(workdir, "samples", f"step_{step:07d}.png"), grid)
+    for name, image in visuals.items():
+      imaging.save_png(os.path.join(workdir, name, f"step_{step:07d}.png"), image)
 
 
 def _flat_hparams(config: ml_collections.ConfigDict) -> dict[str, Any]:

@@ -24,14 +24,16 @@ from typing import Any
 
 from absl import logging
 
+from pegasus_jax.errors import UserError
+
 LOCK_NAME = "pegasus_jax.lock"
 
 
-class WorkdirLockedError(RuntimeError):
+class WorkdirLockedError(UserError, RuntimeError):
   """Another live job (or one on another host) holds the workdir's lock."""
 
 
-class WorkdirNotWritableError(OSError):
+class WorkdirNotWritableError(UserError, OSError):
   """The workdir cannot be written (permissions, read-only or full file system)."""
 
 

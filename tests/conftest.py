@@ -28,7 +28,7 @@ def tiny_config(**overrides):
   config.checkpoint_every = 2
   config.keep_checkpoints = 5
   config.num_sample_images = 4
-  config.model.image_size = 8
+  config.data.image_size = 8
   config.model.g_width = 4
   config.model.d_width = 4
   config.model.z_dim = 8
@@ -53,24 +53,41 @@ def random_class_images(num_classes: int = 2, per_class: int = 12, size: int = 8
           for _ in range(num_classes)]
 
 
+def image_info(labels, size: int = 8, channels: int = 3):
+  """The DataInfo a family is built from, for `size`x`size` images of the given classes."""
+  from pegasus_jax.data_spec import DataInfo
+  return DataInfo(tuple(labels), {"image": (size, size, channels)})
+
+
+def fake_image_dataset(config, per_class: int = 12, seed: int = 0, transform=None):
+  """An in-memory `data.ImageDataset` of random images for `config.data` (the real samplers).
+
+  `transform(step, batch) -> batch` rewrites what the sampler delivers (e.g. NaN batches).
+  """
+  from pegasus_jax import data
+  labels = tuple(str(c) for c in config.data.classes)
+  images = random_class_images(len(labels), per_class=per_class, size=config.data.image_size,
+                               seed=seed)
+  dataset = data.ImageDataset(data.ClassImages(labels, images), config.data.sampler,
+                              config.data.random_flip)
+  if transform is not None:
+    make_sampler = dataset.sampler
+
+    def sampler(*args, **kwargs):
+      made = make_sampler(*args, **kwargs)
+      original = made.batch
+      made.batch = lambda step: transform(step, original(step))
+      return made
+    dataset.sampler = sampler
+  return dataset
+
+
 @pytest.fixture
 def fake_data(monkeypatch):
-  """Replace the TFDS read with small random arrays (the sampler and everything after is real)."""
+  """Replace the TFDS read with small random arrays (the samplers and everything after are real)."""
   from pegasus_jax import data
-  from pegasus_jax.data.sampler import StepIndexedSampler
 
   state = {"transform": None}
-
-  def create_sampler(config, process_index, process_count):
-    labels = tuple(str(c) for c in config.data.classes)
-    images = random_class_images(len(labels), size=config.model.image_size)
-    sampler = StepIndexedSampler(
-        labels, images, local_batch=config.batch_size * config.n_disc // process_count,
-        seed=config.seed, process_index=process_index, random_flip=config.data.random_flip)
-    if state["transform"] is not None:
-      original = sampler.batch
-      sampler.batch = lambda step: state["transform"](step, original(step))
-    return sampler
-
-  monkeypatch.setattr(data, "create_sampler", create_sampler)
+  monkeypatch.setattr(data, "load_dataset", lambda config, process_index=0, process_count=1:
+                      fake_image_dataset(config, transform=state["transform"]))
   return state

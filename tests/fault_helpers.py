@@ -34,7 +34,7 @@ if str(REPO) not in sys.path:
 TINY = {
     "batch_size": 4, "total_steps": 12, "log_every": 4, "sample_every": 1000,
     "checkpoint_every": 3, "keep_checkpoints": 3, "num_sample_images": 4, "prefetch": 2,
-    "model.image_size": 8, "model.g_width": 4, "model.d_width": 4, "model.z_dim": 8,
+    "data.image_size": 8, "model.g_width": 4, "model.d_width": 4, "model.z_dim": 8,
 }
 
 
@@ -69,30 +69,34 @@ def random_class_images(num_classes: int, size: int, per_class: int = 16,
           for _ in range(num_classes)]
 
 
-def fake_create_sampler(config, process_index: int, process_count: int):
-  """Stands in for `pegasus_jax.data.create_sampler`: same sampler, random in-memory images."""
-  from pegasus_jax.data.sampler import StepIndexedSampler  # pylint: disable=g-import-not-at-top
+def fake_load_dataset(config, process_index: int = 0, process_count: int = 1):
+  """Stands in for `pegasus_jax.data.load_dataset`: the real samplers, random in-memory images."""
+  from pegasus_jax import data  # pylint: disable=g-import-not-at-top
 
   labels = tuple(str(c) for c in config.data.classes)
-  sampler = StepIndexedSampler(
-      labels, random_class_images(len(labels), config.model.image_size),
-      local_batch=config.batch_size * config.n_disc // process_count, seed=config.seed,
-      process_index=process_index, random_flip=config.data.random_flip)
+  images = data.ClassImages(labels, random_class_images(len(labels), config.data.image_size))
+  dataset = data.ImageDataset(images, config.data.sampler, config.data.random_flip)
   nan_step = int(os.environ.get("PEGASUS_TEST_NAN_AT_STEP", "-1"))
   if nan_step >= 0:
-    clean = sampler.batch
+    make_sampler = dataset.sampler
 
-    def batch(step: int) -> dict[str, np.ndarray]:
-      out = clean(step)
-      # The loop trains step s on batch(s - 1) (the prefetcher starts at the resume step).
-      return {k: v * np.nan for k, v in out.items()} if step + 1 == nan_step else out
-    sampler.batch = batch
-  return sampler
+    def poisoned_sampler(*args, **kwargs):
+      sampler = make_sampler(*args, **kwargs)
+      clean = sampler.batch
+
+      def batch(step: int) -> dict[str, np.ndarray]:
+        out = clean(step)
+        # The loop trains step s on batch(s - 1) (the prefetcher starts at the resume step).
+        return {k: v * np.nan for k, v in out.items()} if step + 1 == nan_step else out
+      sampler.batch = batch
+      return sampler
+    dataset.sampler = poisoned_sampler
+  return dataset
 
 
 def patch_data() -> None:
   from pegasus_jax import data  # pylint: disable=g-import-not-at-top
-  data.create_sampler = fake_create_sampler
+  data.load_dataset = fake_load_dataset
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:
@@ -207,7 +211,7 @@ def _announce_steps() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-  from absl import app  # pylint: disable=g-import-not-at-top
+  from pegasus_jax import cli_setup  # pylint: disable=g-import-not-at-top
   from pegasus_jax import main as cli  # pylint: disable=g-import-not-at-top
 
   if os.environ.get("PEGASUS_TEST_IGNORE_SIGXFSZ") or os.environ.get("PEGASUS_TEST_FSIZE_LIMIT"):
@@ -220,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
   patch_data()
   _announce_steps()
-  app.run(cli.main, argv=list(argv) if argv is not None else None)
+  cli_setup.run(cli.main, argv=list(argv) if argv is not None else None)
 
 
 if __name__ == "__main__":

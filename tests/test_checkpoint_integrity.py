@@ -8,12 +8,12 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from conftest import tiny_config
+from conftest import image_info, tiny_config
 from pegasus_jax import checkpoint, families
 
 
 def _state():
-  family = families.create(tiny_config(), ("horse", "bird"))
+  family = families.create(tiny_config(), image_info(("horse", "bird")))
   return family, family.init(jax.random.PRNGKey(0))
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import classifier as classifier_config  # configs/classifier.py
-from conftest import apply_overrides, random_class_images
+from conftest import apply_overrides, image_info, random_class_images
 from pegasus_jax import checkpoint, families
 from pegasus_jax.config_validation import validate_config
 from pegasus_jax.families.classifier import augment
@@ -23,7 +23,7 @@ def tiny_classifier_config(**overrides):
   """ResNet-8 at width 4 on 8x8 images, 3 classes, 4 images per class a step."""
   config = classifier_config.get_config("cpu")
   config.data.classes = CLASSES
-  config.model.image_size = 8
+  config.data.image_size = 8
   config.model.depth = 8
   config.model.width = 4
   config.batch_size = 4
@@ -39,7 +39,7 @@ def tiny_classifier_config(**overrides):
 def test_step_lowers_the_loss_on_a_fixed_batch():
   config = tiny_classifier_config(optimizer__schedule="constant", optimizer__lr=2.0,
                                   augment__crop_padding=0, augment__flip=False)
-  family = families.create(config, CLASSES)
+  family = families.create(config, image_info(CLASSES))
   state = jax.jit(family.init)(jax.random.PRNGKey(0))
   real = np.stack(random_class_images(3, per_class=4, size=8)).astype(np.float32) / 127.5 - 1
   batch = {"real": jnp.asarray(real)}

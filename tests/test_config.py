@@ -10,20 +10,25 @@ import dcgan_cifar
 import jointgan
 from conftest import REPO, apply_overrides, tiny_config
 from pegasus_jax.config_validation import validate_config
+from pegasus_jax.errors import ConfigError
 
 
 @pytest.mark.parametrize("config", [jointgan.get_config(), jointgan.get_config("cpu"),
+                                    jointgan.get_config("resnet"),
                                     dcgan_cifar.get_config(), dcgan_cifar.get_config("cpu")])
 def test_shipped_configs_are_valid(config):
   validate_config(config)
 
 
 @pytest.mark.parametrize("field,value,message", [
-    ("loss", "wgan", r"config.loss='wgan' must be one of \['nonsaturating', 'minimax', 'hinge'\]"),
+    ("loss", "wgan", r"config.loss='wgan' must be one of \['nonsaturating', 'minimax', 'hinge', "
+     r"'wasserstein'\]"),
     ("batch_size", 0, r"config.batch_size=0 must be a positive integer"),
     ("total_steps", 2.5, r"config.total_steps=2.5 must be a positive integer"),
     ("model__d_norm", "layer", r"config.model.d_norm='layer' must be one of \['spectral'"),
-    ("model__image_size", 48, r"config.model.image_size=48 must be a power of two"),
+    ("data__image_size", 48, r"config.data.image_size=48 must be a power of two"),
+    ("data__sampler", "paired", r"config.data.sampler='paired' must be one of"),
+    ("data__channels", 2, r"config.data.channels=2 must be one of \[1, 3\]"),
     ("optimizer__g_lr", float("nan"), r"config.optimizer.g_lr=nan must be a finite number > 0"),
     ("optimizer__b1", 1.0, r"config.optimizer.b1=1.0 must be a number in \[0, 1\)"),
     ("data__classes", (), r"config.data.classes=\(\) must be a non-empty tuple"),
@@ -57,10 +62,34 @@ def test_batch_must_split_over_the_devices():
 
 
 def test_unknown_family_lists_the_valid_ones():
-  from pegasus_jax import families
   config = tiny_config(family="stylegan")
-  with pytest.raises(ValueError, match=r"config.family='stylegan' is unknown; valid: \('jointgan'"):
-    families.create(config, ("horse",))
+  with pytest.raises(ConfigError, match=r"config.family='stylegan' is unknown; valid: \[.*'jointgan'"):
+    validate_config(config)
+
+
+def test_family_checks_its_own_fields_and_sampler():
+  with pytest.raises(ConfigError, match=r"config.data.sampler='labelled': family 'jointgan'"):
+    validate_config(tiny_config(data__sampler="labelled"))
+
+
+def test_evaluation_entries_are_checked_by_their_evaluator():
+  config = tiny_config(eval_every=2)
+  with pytest.raises(ConfigError, match=r"no evaluation is on.*classifier_metrics.classifier"):
+    validate_config(config)
+  config = tiny_config()
+  config.evals.classifier_metrics.num_samples = 0
+  with pytest.raises(ConfigError, match=r"config.evals.classifier_metrics.num_samples=0 must be"):
+    validate_config(config)
+  config = tiny_config()
+  config.unlock()
+  config.evals.fid = ml_collections.ConfigDict({"type": "fid_v9"})
+  with pytest.raises(ConfigError, match=r"config.evals.fid.type='fid_v9' is unknown"):
+    validate_config(config)
+  config = tiny_config()
+  config.unlock()
+  config.evals.classifier_metrics.temperature = 2.0
+  with pytest.raises(ConfigError, match=r"unknown option\(s\) \['temperature'\]"):
+    validate_config(config)
 
 
 def test_cli_rejects_an_unknown_override_before_training(tmp_path):
@@ -68,6 +97,29 @@ def test_cli_rejects_an_unknown_override_before_training(tmp_path):
       [sys.executable, "-m", "pegasus_jax.main", "--config=configs/jointgan.py:cpu",
        f"--workdir={tmp_path}", "--config.model.wings=2"],
       cwd=REPO, capture_output=True, text=True, timeout=120)
-  assert out.returncode != 0
-  assert "wings" in out.stderr
+  assert out.returncode == 2
+  assert "wings" in out.stderr and "Traceback" not in out.stderr
   assert not (tmp_path / "checkpoints").exists()
+
+
+def test_cli_reports_a_bad_field_value_in_one_line_with_status_2(tmp_path):
+  out = subprocess.run(
+      [sys.executable, "-m", "pegasus_jax.main", "--config=configs/jointgan.py:cpu",
+       f"--workdir={tmp_path}", "--config.model.d_norm=layer"],
+      cwd=REPO, capture_output=True, text=True, timeout=120)
+  assert out.returncode == 2
+  errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+  assert errors == ["error: ConfigError: config.model.d_norm='layer' must be one of "
+                    "['spectral', 'batch', 'none']"]
+  assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("name", ["sngan_cifar", "wgan_gp_cifar", "cgan_cifar", "classifier",
+                                  "dcgan_celeba", "dcgan_pokemon"])
+@pytest.mark.parametrize("variant", [None, "cpu"])
+def test_every_shipped_config_and_variant_is_valid(name, variant):
+  import importlib
+  config = importlib.import_module(name).get_config(variant)
+  if config.data.name == "image_folder":
+    config.data.path = str(REPO)  # any existing folder: validation checks the path exists
+  validate_config(config)

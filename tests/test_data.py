@@ -9,7 +9,7 @@ import tensorflow_datasets as tfds
 
 from conftest import SHARED_TFDS
 from pegasus_jax.data import tfds_source
-from pegasus_jax.data.sampler import StepIndexedSampler
+from pegasus_jax.data.samplers import ClassBalancedSampler
 
 CIFAR_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
                "truck"]
@@ -57,7 +57,7 @@ def test_only_the_requested_class_reaches_each_stream(mock_cifar):
   assert set(np.unique(birds[..., 0])) == {2}
   assert set(np.unique(both[..., 0])) == {2, 7} and len(both) == 12
   # and through the sampler, discriminator 0 (horse) only ever gets horse images
-  sampler = StepIndexedSampler(loaded.labels[:2], loaded.images[:2], local_batch=4, seed=0,
+  sampler = ClassBalancedSampler(loaded.labels[:2], loaded.images[:2], local_batch=4, seed=0,
                                random_flip=False)
   for step in range(5):
     real = sampler.batch(step)["real"]
@@ -102,7 +102,7 @@ def test_missing_data_set_says_where_it_looked_and_what_to_do(tmp_path):
 
 def test_empty_class_is_a_clear_error():
   with pytest.raises(ValueError, match="class 'bird' has 1 images"):
-    StepIndexedSampler(("horse", "bird"), [np.zeros((8, 4, 4, 3), np.uint8),
+    ClassBalancedSampler(("horse", "bird"), [np.zeros((8, 4, 4, 3), np.uint8),
                                             np.zeros((1, 4, 4, 3), np.uint8)],
                        local_batch=4, seed=0)
 
@@ -110,8 +110,8 @@ def test_empty_class_is_a_clear_error():
 def test_sampler_is_a_pure_function_of_the_step():
   rng = np.random.default_rng(0)
   images = [rng.integers(0, 256, (10, 4, 4, 3), dtype=np.uint8) for _ in range(2)]
-  a = StepIndexedSampler(("a", "b"), images, local_batch=3, seed=1)
-  b = StepIndexedSampler(("a", "b"), images, local_batch=3, seed=1)
+  a = ClassBalancedSampler(("a", "b"), images, local_batch=3, seed=1)
+  b = ClassBalancedSampler(("a", "b"), images, local_batch=3, seed=1)
   for step in (7, 0, 3, 7):  # any order, fresh instance: same batch
     np.testing.assert_array_equal(a.batch(step)["real"], b.batch(step)["real"])
   assert not np.array_equal(a.batch(0)["real"], a.batch(1)["real"])
@@ -126,7 +126,7 @@ def test_sampler_is_a_pure_function_of_the_step():
 
 def test_epochs_are_permutations_without_flip():
   images = [np.arange(6, dtype=np.uint8).reshape(6, 1, 1, 1).repeat(3, -1)]
-  sampler = StepIndexedSampler(("a",), images, local_batch=2, seed=3, random_flip=False)
+  sampler = ClassBalancedSampler(("a",), images, local_batch=2, seed=3, random_flip=False)
   for epoch in range(2):
     values = np.concatenate([sampler.batch(epoch * 3 + s)["real"][0, :, 0, 0, 0]
                              for s in range(3)])
@@ -140,3 +140,51 @@ def test_real_cifar10_horse_and_bird_from_shared():
   loaded = tfds_source.load_class_images("cifar10", ("horse", "bird"), data_dir=data_dir,
                                          download=False, image_size=32)
   assert [len(x) for x in loaded.images] == [5000, 5000]
+
+
+# -- the other samplers -------------------------------------------------------------------------
+def test_labelled_sampler_pairs_each_image_with_its_class_and_is_a_function_of_the_step():
+  from pegasus_jax.data.samplers import LabelledSampler
+  # Pixel value = 100 * class + index, so the label of every delivered image can be read back.
+  images = [np.full((n, 2, 2, 1), 0, np.uint8) for n in (6, 9)]
+  for k, x in enumerate(images):
+    x[:, 0, 0, 0] = 100 * k + np.arange(len(x))
+  a = LabelledSampler(("cat", "dog"), images, local_batch=5, seed=4, random_flip=False)
+  b = LabelledSampler(("cat", "dog"), images, local_batch=5, seed=4, random_flip=False)
+  assert {k: (v.shape, v.dtype) for k, v in a.fields.items()} == {
+      "image": ((5, 2, 2, 1), "float32"), "label": ((5,), "int32")}
+  seen = []
+  for step in (0, 1, 2, 7):
+    batch = a.batch(step)
+    np.testing.assert_array_equal(batch["image"], b.batch(step)["image"])  # no hidden state
+    pixel = np.round((batch["image"][:, 0, 0, 0] + 1) * 127.5).astype(int)
+    np.testing.assert_array_equal(pixel // 100, batch["label"])
+    seen.append(pixel)
+  # one epoch = 15 // 5 = 3 steps: steps 0..2 cover 15 distinct images, uniformly over classes
+  assert len(set(np.concatenate(seen[:3]).tolist())) == 15
+  assert a.position(7) == {"epoch": 2, "batch_in_epoch": 1}
+
+
+def test_synthetic_sampler_draws_the_configured_mixture_purely_from_the_step():
+  from pegasus_jax.data.synthetic import GaussianMixture, SyntheticSampler
+  mixture = GaussianMixture((-2.0, 3.0), (0.1, 0.1), (1.0, 3.0))
+  sampler = SyntheticSampler(mixture, local_batch=4000, seed=1)
+  x = sampler.batch(5)["x"]
+  assert x.shape == (4000, 1) and x.dtype == np.float32
+  np.testing.assert_array_equal(x, SyntheticSampler(mixture, local_batch=4000, seed=1).batch(5)["x"])
+  assert not np.array_equal(x, sampler.batch(6)["x"])
+  assert np.mean(x > 0) == pytest.approx(0.75, abs=0.03)  # weights 1:3
+  assert np.mean(x[x > 0]) == pytest.approx(3.0, abs=0.02)
+
+
+def test_synthetic_data_needs_its_fields_and_its_sampler():
+  from pegasus_jax import data
+  from pegasus_jax.config_defaults import base_config
+  from pegasus_jax.errors import ConfigError
+  config = base_config()
+  config.data.name, config.data.sampler = "gaussian_mixture", "synthetic"
+  with pytest.raises(ConfigError, match="needs config.data.mixture_means"):
+    data.load_dataset(config)
+  config.data.sampler = "labelled"
+  with pytest.raises(ConfigError, match="goes with config.data.name='gaussian_mixture'"):
+    data.load_dataset(config)

@@ -10,10 +10,11 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import REPO, random_class_images, tiny_config
+from conftest import REPO, fake_image_dataset, random_class_images, tiny_config
 from pegasus_jax import checkpoint, train
 from pegasus_jax import evaluate as evaluate_cli
 from pegasus_jax.data.tfds_source import ClassImages
+from pegasus_jax.errors import MissingCapabilityError
 from pegasus_jax.evaluation import classifier_metrics as cm
 from test_classifier import tiny_classifier_config
 
@@ -26,15 +27,10 @@ def workdirs(tmp_path_factory):
   """A 2-step classifier (horse, bird, cat) and a 2-step JointGAN (horse, bird) on fake data;
   the GAN evaluates with the classifier every step and keeps the best by pegasus score."""
   from pegasus_jax import data
-  from pegasus_jax.data.sampler import StepIndexedSampler
 
   root = tmp_path_factory.mktemp("eval")
   calls = []
 
-  def create_sampler(config, process_index, process_count):
-    labels = tuple(str(c) for c in config.data.classes)
-    return StepIndexedSampler(labels, random_class_images(len(labels), size=8),
-                              local_batch=config.batch_size * config.n_disc, seed=config.seed)
 
   def load_images(config, process_index=0, process_count=1):
     labels = tuple(str(c) for c in config.data.classes)
@@ -46,7 +42,7 @@ def workdirs(tmp_path_factory):
     return dict(zip(classes, images))
 
   with pytest.MonkeyPatch.context() as patch:
-    patch.setattr(data, "create_sampler", create_sampler)
+    patch.setattr(data, "load_dataset", lambda config, *_: fake_image_dataset(config))
     patch.setattr(data, "load_images", load_images)
     patch.setattr(cm, "load_real_images", load_real_images)
     classifier = str(root / "classifier")
@@ -54,8 +50,9 @@ def workdirs(tmp_path_factory):
         tiny_classifier_config(total_steps=2, checkpoint_every=1, eval_every=1), classifier)
     gan = str(root / "gan")
     summary = train.train_and_evaluate(
-        tiny_config(total_steps=2, eval_every=1, eval_num_samples=12,
-                    eval_classifier=classifier, best_metric="eval/pegasus_score"), gan)
+        tiny_config(total_steps=2, eval_every=1, evals__classifier_metrics__num_samples=12,
+                    evals__classifier_metrics__classifier=classifier,
+                    best_metric="eval/pegasus_score"), gan)
     yield {"root": root, "classifier": classifier, "classifier_summary": classifier_summary,
            "gan": gan, "gan_summary": summary,
            "real_calls": calls, "patch": patch}
@@ -139,7 +136,8 @@ def test_cli_refuses_unknown_classes_and_non_classifier_workdirs(workdirs):
   path = _samples(workdirs["root"] / "ok.npz", np.zeros((4, 8, 8, 3), np.uint8))
   with pytest.raises(ValueError, match="'zebra' is not one of the classifier's classes"):
     evaluate_cli.run_cli(classifier=workdirs["classifier"], samples=path, classes=["zebra"])
-  with pytest.raises(ValueError, match="is a 'jointgan' run, not a classifier"):
+  with pytest.raises(MissingCapabilityError, match="needs a run that can classify images; a "
+                     "'jointgan' run cannot"):
     evaluate_cli.run_cli(classifier=workdirs["gan"], samples=path, classes=["horse"])
 
 
@@ -166,5 +164,20 @@ def test_command_line_usage_errors_are_one_line():
   result = subprocess.run(
       [sys.executable, "-m", "pegasus_jax.evaluate", "--classifier=/nonexistent",
        "--samples=x.npz"], cwd=REPO, capture_output=True, text=True, timeout=120)
-  assert result.returncode == 1
-  assert "error: --classes is required with --samples" in result.stderr
+  assert result.returncode == 2
+  assert "error: ConfigError: --classes is required with --samples" in result.stderr
+  assert "Traceback" not in result.stderr
+
+
+def test_tools_say_what_a_run_lacks_in_one_line(workdirs, tmp_path):
+  """sample on a classifier run: it cannot generate; sample on an empty folder: no checkpoints."""
+  lacks = subprocess.run(
+      [sys.executable, "-m", "pegasus_jax.sample", f"--workdir={workdirs['classifier']}",
+       f"--out={tmp_path / 'x.png'}"], cwd=REPO, capture_output=True, text=True, timeout=120)
+  assert lacks.returncode == 2 and "Traceback" not in lacks.stderr
+  assert ("error: MissingCapabilityError: drawing samples needs a run that can generate images "
+          "from a prior (latents -> images); a 'classifier' run cannot") in lacks.stderr
+  empty = subprocess.run(
+      [sys.executable, "-m", "pegasus_jax.latent", "search", f"--workdir={tmp_path}"],
+      cwd=REPO, capture_output=True, text=True, timeout=120)
+  assert empty.returncode == 2 and "error: RunNotFoundError: no checkpoints in" in empty.stderr

@@ -129,7 +129,7 @@ def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_checkpoint(tmp_p
                                                                            cache_env):
   workdir = str(tmp_path / "run")
   result = fh.run(workdir, env=_env(cache_env, PEGASUS_TEST_NAN_AT_STEP="8"), **RUN)
-  assert result.returncode == 1, result.stdout
+  assert result.returncode == 2, result.stdout
   assert "NonFiniteLossError: non-finite values at step 8" in result.stdout
   state, step = fh.restore_state(workdir)
   expected, _ = fh.restore_state(reference, step=6)
@@ -201,7 +201,7 @@ def test_workdir_that_cannot_be_created_is_a_clear_error(tmp_path):
 def test_unwritable_workdir_fails_at_start(tmp_path, cache_env):
   workdir = str(tmp_path / "run")
   result = fh.run(workdir, env=_env(cache_env, PEGASUS_TEST_FSIZE_LIMIT="0"), **RUN)
-  assert result.returncode == 1, result.stdout
+  assert result.returncode == 2, result.stdout
   assert "WorkdirNotWritableError" in result.stdout
   assert f"cannot write to the workdir {workdir}" in result.stdout
   assert "Traceback" not in result.stdout
@@ -220,7 +220,7 @@ def test_disk_full_at_save_stops_the_job_and_keeps_the_last_checkpoint(tmp_path,
   finally:
     if proc.poll() is None:
       proc.kill()
-  assert proc.returncode == 1, output
+  assert proc.returncode == 2, output
   assert "CheckpointSaveError: the asynchronous save of checkpoint 20" in output
   assert "The last complete checkpoint is step 10" in output
   last_step = max(fh.step_of(line) or 0 for line in output.splitlines())
@@ -253,8 +253,8 @@ def _override_strategy():
       "data.classes": st.sampled_from([
           ("horse", "bird"), ("horse",), ("horse+bird",), (7, 2), ("7",), (), "horse",
           ("horse", "horse"), ("pegasus",), (10,), (-1,), ("",), (True,), ("horse", 7)]),
-      "model.image_size": st.sampled_from([8, 16, 4, 0, -8, 12, 24]),
-      "model.channels": st.integers(-1, 4),
+      "data.image_size": st.sampled_from([8, 16, 4, 0, -8, 12, 24]),
+      "data.channels": st.integers(-1, 4),
       "model.z_dim": st.integers(-1, 9),
       "model.g_width": st.integers(-1, 6),
       "model.d_width": st.integers(-1, 6),
@@ -274,7 +274,8 @@ def _override_strategy():
 def _check_overrides(overrides: dict) -> None:
   """Validation, family construction and abstract init: ValueError or nothing, never more."""
   import jax  # pylint: disable=g-import-not-at-top
-  from pegasus_jax import families, train  # pylint: disable=g-import-not-at-top
+  from pegasus_jax import families, runtime  # pylint: disable=g-import-not-at-top
+  from pegasus_jax.data_spec import DataInfo  # pylint: disable=g-import-not-at-top
   from pegasus_jax.config_validation import validate_config  # pylint: disable=g-import-not-at-top
   from pegasus_jax.data.tfds_source import resolve_class_ids  # pylint: disable=g-import-not-at-top
 
@@ -292,14 +293,14 @@ def _check_overrides(overrides: dict) -> None:
     validate_config(config)
     labels = tuple(label for label, _ in resolve_class_ids("cifar10", config.data.classes,
                                                            CIFAR10))
-    family = families.create(config, labels)
+    size, channels = config.data.image_size, config.data.channels
+    family = families.create(config, DataInfo(labels, {"image": (size, size, channels)}))
   except ValueError as e:
     assert "config." in str(e), f"{overrides}: the error does not name a field: {e}"
     return
-  shapes = jax.eval_shape(family.init, train.root_keys(config.seed)["init"])
+  shapes = jax.eval_shape(family.init, runtime.stream_key(config.seed, "init"))
   images = jax.eval_shape(family.generate, shapes,
                           jax.ShapeDtypeStruct((2, config.model.z_dim), "float32"))
-  size, channels = config.model.image_size, config.model.channels
   assert images.shape == (2, size, size, channels), overrides
 
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from pegasus_jax import data
-from pegasus_jax.config_defaults import base_config
+from pegasus_jax.families.jointgan import gan_config
 from pegasus_jax.config_validation import validate_config
 from pegasus_jax.data import image_folder
 from pegasus_jax.data.tfds_source import DatasetMissingError, resolve_class_ids
@@ -100,12 +100,12 @@ def test_missing_empty_and_unreadable_folders_are_clear_errors(tmp_path):
 
 
 def _folder_config(path):
-  config = base_config()
+  config = gan_config()
   config.family = "dcgan"
   config.data.name = "image_folder"
   config.data.path = path
   config.data.classes = ("all",)
-  config.model.image_size = 8
+  config.data.image_size = 8
   config.batch_size = 2
   return config
 
@@ -116,13 +116,14 @@ def test_config_requires_an_existing_path(folder, tmp_path):
     validate_config(_folder_config(None))
   with pytest.raises(ValueError, match="is not an existing directory"):
     validate_config(_folder_config(str(tmp_path / "nope")))
-  tfds_config = base_config()  # TFDS sources ignore data.path
+  tfds_config = gan_config()  # TFDS sources ignore data.path
   validate_config(tfds_config)
 
 
-def test_create_sampler_dispatches_on_data_name(folder):
-  sampler = data.create_sampler(_folder_config(folder), 0, 1)
-  assert sampler.labels == ("all",)
+def test_load_dataset_dispatches_on_data_name(folder):
+  dataset = data.load_dataset(_folder_config(folder), 0, 1)
+  assert dataset.info.labels == ("all",) and dataset.info.example_shapes == {"image": (8, 8, 3)}
+  sampler = dataset.sampler(2, seed=0, process_index=0)
   assert sampler.batch(0)["real"].shape == (1, 2, 8, 8, 3)
 
 

@@ -5,21 +5,21 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import tiny_config
+from conftest import image_info, tiny_config
 from pegasus_jax import families
 from pegasus_jax.models import dcgan
 
 
 def _family_and_state(**overrides):
   config = tiny_config(**overrides)
-  family = families.create(config, ("horse", "bird"))
+  family = families.create(config, image_info(("horse", "bird"), config.data.image_size))
   state = family.init(jax.random.PRNGKey(0))
   return config, family, state
 
 
 def _real_batch(config, seed=0):
   rng = np.random.default_rng(seed)
-  size = config.model.image_size
+  size = config.data.image_size
   shape = (2, config.batch_size * config.n_disc, size, size, 3)
   return {"real": jnp.asarray(rng.uniform(-1, 1, shape), jnp.float32)}
 
@@ -92,7 +92,7 @@ def test_generator_minimises_the_sum_of_class_losses():
   def class_losses(g_params):
     fake, _ = family._generate_train(g_params, state.g_model_state, z)
     logits = family.discriminator_logits(state, fake)
-    from pegasus_jax import losses
+    from pegasus_jax.gan import losses
     return losses.generator_loss(config.loss, logits)
 
   jac = jax.jacrev(class_losses)(state.g_params)
@@ -107,7 +107,7 @@ def test_batch_norm_discriminator_judges_fakes_apart_from_the_real_batch():
   Mixing real and fake in one batch made D's verdict on fakes depend on the real images beside
   them, while G's step sees fakes alone -- the two disagreed and the generator stopped learning.
   """
-  config, family, state = _family_and_state(model__d_norm="batch", model__image_size=16,
+  config, family, state = _family_and_state(model__d_norm="batch", data__image_size=16,
                                            batch_size=4)
   assert "batch_stats" in state.d_model_state
   z = family.latents(jax.random.PRNGKey(1), 4)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import tiny_config
+from conftest import image_info, tiny_config
 from pegasus_jax import latent, restore, scoring, train
 
 
@@ -112,8 +112,10 @@ def test_single_discriminator_scorer():
   from pegasus_jax import families
   config = _tiny_folder_config("unused")
   config.family, config.data.classes = "dcgan", ("all",)
-  family = families.create(config, ("all",))
-  single = restore.TrainedRun(config=config, family=family, state=None, step=0, meta={})
+  info = image_info(("all",), config.data.image_size)
+  family = families.create(config, info)
+  single = restore.TrainedRun(workdir="", config=config, family=family, info=info, state=None,
+                              step=0, meta={}, checkpoint_dir="")
   scorer = scoring.create_scorer("discriminator", single)
 
   @jax.jit  # one compile: init, generate, logits and score

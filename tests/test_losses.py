@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pegasus_jax import losses
+from pegasus_jax.gan import losses
 
 REAL = jnp.array([[2.0, -1.0], [0.0, 0.5]])  # (K=2 classes, 2 samples) of logits
 FAKE = jnp.array([[-3.0, 1.0], [0.0, -0.5]])

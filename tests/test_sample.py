@@ -9,21 +9,16 @@ from PIL import Image
 
 from conftest import REPO, tiny_config
 from pegasus_jax import restore, sampling, train
+from pegasus_jax.errors import RunNotFoundError
 
 
 @pytest.fixture(scope="module")
 def trained_workdir(tmp_path_factory):
   import conftest
   from pegasus_jax import data
-  from pegasus_jax.data.sampler import StepIndexedSampler
-
-  def create_sampler(config, process_index, process_count):
-    labels = tuple(config.data.classes)
-    return StepIndexedSampler(labels, conftest.random_class_images(len(labels), size=8),
-                              local_batch=config.batch_size, seed=0)
 
   mp = pytest.MonkeyPatch()
-  mp.setattr(data, "create_sampler", create_sampler)
+  mp.setattr(data, "load_dataset", lambda config, *_: conftest.fake_image_dataset(config))
   workdir = tmp_path_factory.mktemp("run")
   train.train_and_evaluate(tiny_config(total_steps=2), str(workdir))
   mp.undo()
@@ -53,7 +48,7 @@ def test_write_png_grid_and_npz(trained_workdir, tmp_path):
 
 
 def test_step_must_exist(trained_workdir):
-  with pytest.raises(ValueError, match=r"--step=7 is not among the checkpoints"):
+  with pytest.raises(RunNotFoundError, match=r"step 7 is not among the checkpoints"):
     restore.load_run(trained_workdir, step=7)
   with pytest.raises(FileNotFoundError, match="no checkpoints"):
     restore.load_run(trained_workdir + "/nope")

@@ -12,19 +12,21 @@ SCRIPT = textwrap.dedent("""
     sys.path.insert(0, "tests")
     import jax, numpy as np
     from conftest import tiny_config
-    from pegasus_jax import families, train
+    from conftest import image_info
+    from pegasus_jax import families, runtime, train
 
     assert jax.device_count() == 8, jax.devices()
     config = tiny_config(batch_size=16)
-    family = families.create(config, ("horse", "bird"))
+    family = families.create(config, image_info(("horse", "bird")))
     rng = np.random.default_rng(0)
     real = rng.uniform(-1, 1, (2, 16, 8, 8, 3)).astype(np.float32)
     results = []
     for devices in (jax.devices()[:1], jax.devices()):
-      mesh = train.make_mesh(devices)
+      mesh = runtime.make_mesh(devices)
       state = jax.device_put(family.init(jax.random.PRNGKey(0)),
                              jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
-      batch = {"real": jax.device_put(real, train.batch_sharding(mesh))}
+      shardings = runtime.batch_shardings(mesh, family.data_spec())
+      batch = {"real": jax.device_put(real, shardings["real"])}
       assert len(batch["real"].sharding.device_set) == len(devices)
       step = train.compile_train_step(family, mesh)
       for _ in range(2):

@@ -1,8 +1,14 @@
-"""Data: TFDS sources or image folders decoded once per host, a step-indexed sampler, prefetch.
+"""Data: sources decoded once per host, step-indexed samplers, prefetch to the devices.
 
-`config.data.name` picks the source: 'image_folder' reads `config.data.path` (any folder of
-JPEG/PNG files, `data.image_folder`); every other name is a TFDS data set (`data.tfds_source`).
-Both return the same `ClassImages`, so everything after the source is shared.
+Sources: TFDS image sets (`data.tfds_source`), image folders (`data.image_folder`, chosen by
+`config.data.name='image_folder'`), and seeded synthetic data (`data.synthetic`,
+`config.data.name='gaussian_mixture'`). Samplers (`config.data.sampler`) decide what a batch
+holds: 'class_balanced' {'real': (K, n, H, W, C)}, 'labelled' {'image', 'label'}, 'synthetic'
+{'x'}. The resolution and channels are data settings (`data.image_size`, `data.channels`).
+
+`load_dataset` reads the source once and reports a `DataInfo` (labels, example shapes) from which
+a family is built; the family then says how many examples a step consumes and
+`Dataset.sampler` makes the sampler for this process's share.
 
 Why step-indexed: the batch for step s is a pure function of (seed, s, process), so a resumed
 run continues exactly where it stopped (bitwise) with no iterator to checkpoint -- the data
@@ -11,37 +17,105 @@ position *is* the step (also written into each checkpoint's metadata for inspect
 
 from __future__ import annotations
 
-import ml_collections
+import dataclasses
+from typing import Any, Mapping, Protocol
 
+import ml_collections
+import numpy as np
+
+from pegasus_jax.data import synthetic
 from pegasus_jax.data.image_folder import load_folder_images
-from pegasus_jax.data.sampler import StepIndexedSampler
-from pegasus_jax.data.tfds_source import ClassImages, load_class_images
+from pegasus_jax.data.samplers import ClassBalancedSampler, LabelledSampler
+from pegasus_jax.data.tfds_source import ClassImages, DatasetMissingError, load_class_images
+from pegasus_jax.data_spec import SAMPLERS, DataInfo, FieldSpec
+from pegasus_jax.errors import ConfigError
 
 IMAGE_FOLDER = "image_folder"
+
+
+class Sampler(Protocol):
+  name: str
+  labels: tuple[str, ...]
+  fields: Mapping[str, FieldSpec]  # this process's batch
+
+  def batch(self, step: int) -> dict[str, np.ndarray]: ...
+
+  def position(self, step: int) -> dict[str, Any]: ...
 
 
 def load_images(config: ml_collections.ConfigDict, process_index: int = 0,
                 process_count: int = 1) -> ClassImages:
   """This process's share of `config.data`, decoded to uint8 per class, from either source."""
-  if config.data.name == IMAGE_FOLDER:
-    if not config.data.path:
-      raise ValueError("config.data.name='image_folder' needs --config.data.path=DIR")
+  data = config.data
+  if data.name == IMAGE_FOLDER:
+    if not data.path:
+      raise ConfigError("config.data.name='image_folder' needs --config.data.path=DIR")
     return load_folder_images(
-        config.data.path, config.data.classes, image_size=config.model.image_size,
-        channels=config.model.channels, process_index=process_index,
-        process_count=process_count)
+        data.path, data.classes, image_size=data.image_size, channels=data.channels,
+        process_index=process_index, process_count=process_count)
   return load_class_images(
-      config.data.name, config.data.classes, split=config.data.split,
-      data_dir=config.data.data_dir, download=config.data.download,
-      image_size=config.model.image_size, channels=config.model.channels,
+      data.name, data.classes, split=data.split, data_dir=data.data_dir,
+      download=data.download, image_size=data.image_size, channels=data.channels,
       process_index=process_index, process_count=process_count)
 
 
-def create_sampler(config: ml_collections.ConfigDict, process_index: int,
-                   process_count: int) -> StepIndexedSampler:
-  """This process's sampler for `config.data`, delivering `batch_size * n_disc / processes`."""
-  images = load_images(config, process_index, process_count)
-  local_batch = config.batch_size * config.n_disc // process_count
-  return StepIndexedSampler(images.labels, images.images, local_batch=local_batch,
-                            seed=config.seed, process_index=process_index,
-                            random_flip=config.data.random_flip)
+@dataclasses.dataclass
+class ImageDataset:
+  """Decoded class images; samples them class-balanced or uniformly with labels."""
+
+  images: ClassImages
+  sampler_name: str
+  random_flip: bool
+
+  @property
+  def info(self) -> DataInfo:
+    return DataInfo(self.images.labels, {"image": tuple(self.images.images[0].shape[1:])})
+
+  def sampler(self, local_examples: int, seed: int, process_index: int) -> Sampler:
+    cls = {"class_balanced": ClassBalancedSampler, "labelled": LabelledSampler}[
+        self.sampler_name]
+    return cls(self.images.labels, self.images.images, local_batch=local_examples, seed=seed,
+               process_index=process_index, random_flip=self.random_flip)
+
+
+@dataclasses.dataclass
+class SyntheticDataset:
+  """A seeded distribution: nothing to read."""
+
+  mixture: synthetic.GaussianMixture
+
+  @property
+  def info(self) -> DataInfo:
+    return DataInfo(synthetic.SyntheticSampler.labels, {"x": (1,)})
+
+  def sampler(self, local_examples: int, seed: int, process_index: int) -> Sampler:
+    return synthetic.SyntheticSampler(self.mixture, local_batch=local_examples, seed=seed,
+                                      process_index=process_index)
+
+
+Dataset = ImageDataset | SyntheticDataset
+
+
+def load_dataset(config: ml_collections.ConfigDict, process_index: int = 0,
+                 process_count: int = 1) -> Dataset:
+  """Read (or define) this process's data once; the sampler comes later, from the family."""
+  data = config.data
+  sampler_name = data.get("sampler", "class_balanced")
+  if sampler_name not in SAMPLERS:
+    raise ConfigError(f"config.data.sampler={sampler_name!r} must be one of {list(SAMPLERS)}")
+  if data.name == synthetic.NAME or sampler_name == "synthetic":
+    if data.name != synthetic.NAME or sampler_name != "synthetic":
+      raise ConfigError(f"config.data.sampler='synthetic' goes with config.data.name="
+                        f"{synthetic.NAME!r} (got name={data.name!r}, sampler={sampler_name!r})")
+    fields = ("mixture_means", "mixture_stds", "mixture_weights")
+    missing = [f for f in fields if f not in data]
+    if missing:
+      raise ConfigError(f"config.data.name={synthetic.NAME!r} needs config.data.{missing[0]}")
+    return SyntheticDataset(synthetic.GaussianMixture(
+        data.mixture_means, data.mixture_stds, data.mixture_weights))
+  return ImageDataset(load_images(config, process_index, process_count), sampler_name,
+                      data.random_flip)
+
+
+__all__ = ["ClassImages", "DataInfo", "Dataset", "DatasetMissingError", "ImageDataset",
+           "Sampler", "SyntheticDataset", "load_dataset", "load_images"]

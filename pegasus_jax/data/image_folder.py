@@ -4,7 +4,7 @@
 folders skipped) and sorted by relative path, so the order -- and with it every batch of the
 step-indexed sampler -- is the same on every machine. Each image is composited on white if it
 has transparency (RGBA, LA, palette PNGs), center-cropped to a square and resized to
-`model.image_size` with area averaging (PIL's BOX filter; bicubic when enlarging).
+`data.image_size` with area averaging (PIL's BOX filter; bicubic when enlarging).
 
 Classes come from `data.classes`, like the TFDS sources:
 - `('all',)` (what the image-folder configs use): every image under DIR is one class, 'all'.
@@ -29,6 +29,7 @@ from absl import logging
 from PIL import Image
 
 from pegasus_jax.data.tfds_source import ALL_CLASSES, ClassImages, DatasetMissingError
+from pegasus_jax.errors import ConfigError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 
@@ -73,14 +74,14 @@ def resolve_folder_classes(root: str, classes: Sequence[str | int], files: Seque
       part = part.strip().strip("/")
       prefix = os.path.normpath(part) + os.sep
       if not part or not os.path.isdir(os.path.join(root, part)):
-        raise ValueError(
+        raise ConfigError(
             f"config.data.classes: {part!r} is not a sub-folder of {root}; sub-folders there: "
             f"{_subfolders(root)} (or use ('{ALL_CLASSES}',) for every image as one class)")
       chosen.extend(f for f in files if f.startswith(prefix))
     resolved.append((entry, sorted(set(chosen))))
   labels = [label for label, _ in resolved]
   if len(set(labels)) != len(labels):
-    raise ValueError(f"config.data.classes lists a class twice: {labels}")
+    raise ConfigError(f"config.data.classes lists a class twice: {labels}")
   return resolved
 
 
@@ -165,8 +166,8 @@ def load_folder_images(path: str, classes: Sequence[str | int] = (ALL_CLASSES,),
           f"(process {process_index} of {process_count}, {len(class_files)} file(s) tried)")
     shapes = {a.shape for a in kept}
     if len(shapes) != 1:  # only possible with image_size=None and mixed sizes
-      raise ValueError(f"images under {path} have different shapes {sorted(shapes)}; set "
-                       "model.image_size to resize them")
+      raise ConfigError(f"images under {path} have different shapes {sorted(shapes)}; set "
+                       "data.image_size to resize them")
     images.append(np.stack(kept))
   logging.info("image folder %s: %s (%d unreadable skipped)", path,
                ", ".join(f"{label}: {len(a)}" for (label, _), a in zip(resolved, images)),

@@ -1,10 +1,10 @@
-"""Put host batches on the devices ahead of time, as global `jax.Array`s sharded on batch."""
+"""Put host batches on the devices ahead of time, as global `jax.Array`s sharded per field."""
 
 from __future__ import annotations
 
 import queue
 import threading
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 import jax
 import numpy as np
@@ -13,14 +13,16 @@ import numpy as np
 class DevicePrefetcher(Iterator[Any]):
   """Yields `make_batch(step)` for step = start, start+1, ..., end-1, transferred `depth` ahead.
 
-  A background thread builds each host batch and turns it into a global array with
-  `jax.make_array_from_process_local_data` (each process supplies its shard of the batch axis),
+  A background thread builds each host batch and turns every field into a global array with
+  `jax.make_array_from_process_local_data` and that field's sharding (each process supplies its
+  shard of the field's batch axis),
   so the training loop never waits on NumPy work or host-to-device copies. Errors in the thread
   are re-raised in the caller. Call `close()` (or use it as a context manager) when done.
   """
 
   def __init__(self, make_batch: Callable[[int], dict[str, np.ndarray]],
-               sharding: jax.sharding.Sharding, start: int, end: int, depth: int = 2):
+               shardings: Mapping[str, jax.sharding.Sharding], start: int, end: int,
+               depth: int = 2):
     self._queue: queue.Queue = queue.Queue(maxsize=depth)
     self._stop = threading.Event()
     self._end = end
@@ -30,7 +32,7 @@ class DevicePrefetcher(Iterator[Any]):
       try:
         for step in range(start, end):
           host = make_batch(step)
-          device = {k: jax.make_array_from_process_local_data(sharding, v)
+          device = {k: jax.make_array_from_process_local_data(shardings[k], v)
                     for k, v in host.items()}
           while not self._stop.is_set():
             try:

@@ -17,6 +17,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from pegasus_jax.errors import ConfigError, UserError
+
 
 ALL_CLASSES = "all"  # the class entry meaning "every image", labelled or not
 
@@ -27,7 +29,7 @@ class ClassImages:
   images: list[np.ndarray]  # uint8 (N_c, H, W, C) per class
 
 
-class DatasetMissingError(FileNotFoundError):
+class DatasetMissingError(UserError, FileNotFoundError):
   """The TFDS data set is not prepared where we looked (and downloading is off or failed)."""
 
 
@@ -50,12 +52,12 @@ def resolve_class_ids(name: str, classes: Sequence[str | int],
       if isinstance(part, int) or (isinstance(part, str) and part.isdigit()):
         class_id = int(part)
         if not 0 <= class_id < len(label_names):
-          raise ValueError(f"config.data.classes: id {class_id} is out of range for {name} "
+          raise ConfigError(f"config.data.classes: id {class_id} is out of range for {name} "
                            f"(0..{len(label_names) - 1}: {list(label_names)})")
       elif part in label_names:
         class_id = list(label_names).index(part)
       else:
-        raise ValueError(f"config.data.classes: {part!r} is not a class of {name}; "
+        raise ConfigError(f"config.data.classes: {part!r} is not a class of {name}; "
                          f"valid: {list(label_names)} (or their ids, or 'a+b' for a union)")
       ids.append(class_id)
     label = (ALL_CLASSES if entry == ALL_CLASSES and ALL_CLASSES not in label_names
@@ -63,7 +65,7 @@ def resolve_class_ids(name: str, classes: Sequence[str | int],
     resolved.append((label, tuple(ids)))
   labels = [label for label, _ in resolved]
   if len(set(labels)) != len(labels):
-    raise ValueError(f"config.data.classes lists a class twice: {labels}")
+    raise ConfigError(f"config.data.classes lists a class twice: {labels}")
   return resolved
 
 
@@ -71,7 +73,7 @@ def _builder(name: str, data_dir: str | None, download: bool) -> tfds.core.Datas
   try:
     builder = tfds.builder(name, data_dir=data_dir)
   except tfds.core.registered.DatasetNotFoundError as e:
-    raise ValueError(f"config.data.name={name!r} is not a TFDS data set ({e})") from None
+    raise ConfigError(f"config.data.name={name!r} is not a TFDS data set ({e})") from None
   if builder.is_prepared():
     return builder
   where = builder.data_dir
@@ -100,7 +102,7 @@ def load_class_images(name: str, classes: Sequence[str | int], *, split: str = "
   try:  # a split string: 'train', or a slice such as 'train[:45000]' / 'train[90%:]'
     builder.info.splits[split]
   except (KeyError, ValueError, AssertionError):
-    raise ValueError(f"config.data.split={split!r} is not available for {name} at "
+    raise ConfigError(f"config.data.split={split!r} is not available for {name} at "
                      f"{builder.data_dir}; available: {list(builder.info.splits)} (or "
                      "slices such as 'train[:45000]')") from None
   shard = tfds.even_splits(split, n=process_count, drop_remainder=True)[process_index]
@@ -133,7 +135,7 @@ def load_class_images(name: str, classes: Sequence[str | int], *, split: str = "
   for label, ids in resolved:
     selected = images[np.isin(labels, ids)]
     if len(selected) == 0:
-      raise ValueError(
+      raise ConfigError(
           f"config.data.classes: class {label!r} has no images in {name} split {shard!r} "
           f"(process {process_index} of {process_count}); check the split and classes")
     per_class.append(selected)
@@ -149,12 +151,12 @@ def _load_unlabelled(builder: tfds.core.DatasetBuilder, name: str,
   collecting batches then concatenating would need twice that.
   """
   if [str(c) for c in classes] != [ALL_CLASSES]:
-    raise ValueError(
+    raise ConfigError(
         f"config.data.classes={tuple(classes)!r}: TFDS data set {name!r} has no 'label' "
         f"feature, so it can only be used as one class of every image: "
         f"--config.data.classes=\"('{ALL_CLASSES}',)\"")
   if "image" not in builder.info.features:
-    raise ValueError(f"TFDS data set {name!r} has no 'image' feature; features: "
+    raise ConfigError(f"TFDS data set {name!r} has no 'image' feature; features: "
                      f"{list(builder.info.features)}")
   ds = builder.as_dataset(split=shard, shuffle_files=False,
                           decoders={"image": tfds.decode.SkipDecoding()})
@@ -173,7 +175,7 @@ def _load_unlabelled(builder: tfds.core.DatasetBuilder, name: str,
     images[filled:filled + len(batch)] = batch
     filled += len(batch)
   if not filled:
-    raise ValueError(f"TFDS data set {name!r} split {shard!r} has no images (process "
+    raise ConfigError(f"TFDS data set {name!r} split {shard!r} has no images (process "
                      f"{process_index} of {process_count})")
   return ClassImages((ALL_CLASSES,), [images[:filled]])
 

@@ -32,15 +32,18 @@ import numpy as np
 import scipy.special
 from absl import logging
 
+from pegasus_jax import restore
+from pegasus_jax.errors import ConfigError, UserError
 from pegasus_jax.evaluation import gan_metrics
+from pegasus_jax.families.base import Classifies, require
 
 PEGASUS_SUM = 0.8  # p_a + p_b at least this: the image is (mostly) one of the two classes ...
 PEGASUS_MIN = 0.25  # ... and each gets at least this: it is not just one of them
-CACHE_VERSION = 1  # bump when the cached statistics change meaning
+CACHE_VERSION = 2  # bump when the cached statistics change meaning
 UNION = "union"
 
 
-class SampleError(ValueError):
+class SampleError(UserError, ValueError):
   """A samples array the evaluation refuses (dtype, value range, shape or channels)."""
 
 
@@ -93,12 +96,8 @@ class LoadedClassifier:
   family: Any
   state: Any
   step: int
+  image_shape: tuple[int, int, int]
   weights_hash: str
-
-  @property
-  def image_shape(self) -> tuple[int, int, int]:
-    model = self.config.model
-    return (model.image_size, model.image_size, model.channels)
 
   def predict(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Logits (N, K) and features (N, D) of float images in [-1, 1]."""
@@ -110,7 +109,7 @@ class LoadedClassifier:
       return self.labels.index(name)
     if name.isdigit() and int(name) < len(self.labels):
       return int(name)
-    raise ValueError(f"class {name!r} is not one of the classifier's classes "
+    raise ConfigError(f"class {name!r} is not one of the classifier's classes "
                      f"{list(self.labels)} (classifier: {self.workdir})")
 
 
@@ -125,45 +124,16 @@ def weights_hash(state: Any) -> str:
   return digest.hexdigest()[:16]
 
 
-def load_classifier(workdir: str, step: int | None = None, *,
-                    checkpoint_dir: str | None = None) -> LoadedClassifier:
-  """A classifier run from its workdir: the newest checkpoint, or `step`.
-
-  `checkpoint_dir` reads another directory of the run (WORKDIR/checkpoints_best).
-  """
-  # Lazy: these import the training loop, which imports the families.
-  from jax.sharding import NamedSharding, PartitionSpec as P  # pylint: disable=g-import-not-at-top
-  from pegasus_jax import checkpoint, families, train  # pylint: disable=g-import-not-at-top
-  from pegasus_jax.families.classifier import local_copy  # pylint: disable=g-import-not-at-top
-  checkpoint_dir = checkpoint_dir or os.path.join(workdir, "checkpoints")
-  if not os.path.isdir(checkpoint_dir):
-    raise FileNotFoundError(f"no checkpoints in {workdir} (expected {checkpoint_dir}); is it "
-                            "the --workdir of a configs/classifier.py run?")
-  store = checkpoint.CheckpointStore(checkpoint_dir, keep=1_000_000, asynchronous=False)
-  try:
-    steps = store.all_steps()
-    if not steps:
-      raise FileNotFoundError(f"{checkpoint_dir} holds no finished checkpoint yet")
-    if step is not None and step not in steps:
-      raise ValueError(f"step {step} is not among the checkpoints in {checkpoint_dir}: {steps}")
-    step = steps[-1] if step is None else step
-    meta = store.read_meta(step)
-    config = ml_collections.ConfigDict(meta["config"])
-    if config.family != "classifier":
-      raise ValueError(f"{workdir} is a {config.family!r} run, not a classifier: train one "
-                       "with configs/classifier.py")
-    config.data.classes = tuple(config.data.classes)  # JSON made the tuple a list
-    family = families.create(config, tuple(meta["class_labels"]))
-    abstract = checkpoint.replicated_abstract(
-        jax.eval_shape(family.init, train.root_keys(config.seed)["init"]),
-        NamedSharding(train.make_mesh(), P()))
-    state, _ = store.restore(step, abstract)
-  finally:
-    store.close()
-  state = local_copy(state)
-  return LoadedClassifier(workdir=os.path.abspath(workdir), labels=tuple(meta["class_labels"]),
-                          config=config, family=family, state=state, step=step,
-                          weights_hash=weights_hash(state))
+def load_classifier(workdir: str, step: int | None = None, *, prefer_best: bool = False
+                    ) -> LoadedClassifier:
+  """A classifier run from its workdir: the newest checkpoint, `step`, or the best one kept."""
+  run = restore.load_run(workdir, step, prefer_best=prefer_best)
+  require(run.family, Classifies, f"the classifier metrics (classifier {run.workdir})",
+          run.config.family)
+  return LoadedClassifier(workdir=run.workdir, labels=tuple(run.info.labels), config=run.config,
+                          family=run.family, state=run.state, step=run.step,
+                          image_shape=tuple(run.info.example_shapes["image"]),
+                          weights_hash=weights_hash(run.state))
 
 
 # -- samples ------------------------------------------------------------------------------------
@@ -220,6 +190,7 @@ def reference_key(classifier: LoadedClassifier, classes: Sequence[str], split: s
   description = {"version": CACHE_VERSION, "data": data_name, "split": split,
                  "classes": list(classes), "network": "classifier",
                  "model": classifier.config.model.to_dict(),
+                 "image_shape": list(classifier.image_shape),
                  "labels": list(classifier.labels), "weights": classifier.weights_hash}
   return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()[:20]
 

@@ -42,6 +42,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
+from pegasus_jax.errors import ConfigError
+
 FID_WEIGHTS_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
 FID_WEIGHTS_URL = (
     "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
@@ -414,7 +416,7 @@ def state_dict_to_variables(state_dict: Mapping[str, Any]) -> Variables:
         ):
             if items:
                 problems.append(f"{len(items)} {title}: " + ", ".join(items))
-        raise ValueError(
+        raise ConfigError(
             "Inception weights do not match pytorch-fid's fid_inception_v3 state_dict; "
             + "; ".join(problems)
         )
@@ -498,7 +500,7 @@ def load_inception_params(path: str | os.PathLike[str]) -> Variables:
     elif suffix in (".pth", ".pt"):
         state_dict = read_torch_state_dict(path)
     else:
-        raise ValueError(f"expected a .pth or .npz Inception weights file, got {str(path)!r}")
+        raise ConfigError(f"expected a .pth or .npz Inception weights file, got {str(path)!r}")
     return state_dict_to_variables(state_dict)
 
 

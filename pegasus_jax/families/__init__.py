@@ -1,45 +1,40 @@
-"""GAN families by name: the config's `family` field picks one; the loop never special-cases."""
+"""Families by name: the config's `family` field picks one; the loop never special-cases.
+
+Each family class carries its own config defaults, config checks and checkpoint signature
+(`families.base.Family`); registering it here is the only other step.
+"""
 
 from __future__ import annotations
 
-from typing import Callable
-
 import ml_collections
 
-from pegasus_jax.families.base import Evaluator, GANFamily, has_generator
+from pegasus_jax.errors import ConfigError
+from pegasus_jax.families.base import DataInfo, Family
+from pegasus_jax.families.cgan import ConditionalGAN
 from pegasus_jax.families.classifier import Classifier
 from pegasus_jax.families.jointgan import JointGAN
 
-_FAMILIES: dict[str, Callable[..., GANFamily]] = {
+_FAMILIES: dict[str, type] = {
     "jointgan": JointGAN,
     "dcgan": JointGAN,  # a single discriminator: JointGAN with one class (or one class union)
+    "cgan": ConditionalGAN,  # class-conditional G, projection D: configs/cgan_cifar.py
     "classifier": Classifier,  # the evaluation classifier (no generator): configs/classifier.py
 }
 
-FAMILY_NAMES = tuple(_FAMILIES)
 
 
-def create(config: ml_collections.ConfigDict, class_labels: tuple[str, ...]) -> GANFamily:
-  """The family named by `config.family`, built for the resolved class labels."""
-  if config.family not in _FAMILIES:
-    raise ValueError(f"config.family={config.family!r} is unknown; valid: {FAMILY_NAMES}")
-  return _FAMILIES[config.family](config, class_labels)
+def family_class(name: str) -> type:
+  """The class registered as `name`; ConfigError listing the valid names otherwise."""
+  if name not in _FAMILIES:
+    raise ConfigError(f"config.family={name!r} is unknown; valid: {sorted(_FAMILIES)}")
+  return _FAMILIES[name]
 
 
-def create_evaluator(config: ml_collections.ConfigDict, family: GANFamily) -> Evaluator | None:
-  """The periodic evaluation for `family` (None when `config.eval_every` is 0).
+def register(name: str, cls: type) -> None:
+  """Add a family (tests define toy ones; a project may add its own without editing this)."""
+  _FAMILIES[name] = cls
 
-  A family with its own `evaluator(config)` hook uses it (the classifier: held-out accuracy);
-  a generator is scored by the classifier in `config.eval_classifier` (pegasus score, classifier
-  IS, FCD on `config.eval_num_samples` samples). Built once, before the first step.
-  """
-  if not config.eval_every:
-    return None
-  own = getattr(family, "evaluator", None)
-  if own is not None:
-    return own(config)
-  if has_generator(family) and config.eval_classifier:
-    from pegasus_jax import evaluate  # pylint: disable=g-import-not-at-top  # imports restore
-    return evaluate.generator_evaluator(config, family)
-  raise ValueError(f"config.eval_every={config.eval_every}: family {config.family!r} has no "
-                   "evaluation; set config.eval_classifier=CLASSIFIER_WORKDIR or eval_every=0")
+
+def create(config: ml_collections.ConfigDict, info: DataInfo) -> Family:
+  """The family named by `config.family`, built for the data it will train on."""
+  return family_class(config.family)(config, info)

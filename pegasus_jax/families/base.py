@@ -1,26 +1,55 @@
-"""What the one training loop needs from a GAN family.
+"""What the one training loop asks of a family, and the capabilities tools may ask for.
 
-A family owns its networks, losses, optimisers and train state; the loop (`pegasus_jax.train`)
-owns devices, data, logging, sampling and checkpoints. Adding a family means writing one class
-with this shape and registering it in `pegasus_jax.families`.
+A family owns its networks, losses, optimisers, train state, config fields and pictures; the
+loop (`pegasus_jax.train`) owns devices, data, logging, checkpoints and evaluation. Adding a
+family means one class with the `Family` shape, registered in `pegasus_jax.families`.
+
+Optional abilities are declared, not probed: a family that draws images from a prior *is* a
+`GeneratesFromPrior` (it has `latents` and `generate`), one that draws a requested class is a
+`ConditionalGenerator`, and so on. Tools and evaluators check the one they need with
+`require(...)`, which says clearly which run lacks what.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, ClassVar, Mapping, Protocol, runtime_checkable
 
 import jax
+import ml_collections
+import numpy as np
+
+from pegasus_jax.data_spec import DataInfo, DataSpec
+from pegasus_jax.errors import MissingCapabilityError
 
 Metrics = Mapping[str, jax.Array]
-# Host-side periodic evaluation: train state -> scalars logged as they are named ('eval/...').
-Evaluator = Callable[[Any], Mapping[str, float]]
+Visuals = dict[str, np.ndarray]  # name -> uint8 image (H, W, C), written as PNG + TensorBoard
 
 
-class GANFamily(Protocol):
-  """The contract between a family and `train.train_and_evaluate`."""
+class Family(Protocol):
+  """The contract between a family and `train.train_and_evaluate`.
+
+  Class-level parts (used before any data is read): `default_config()` gives the family's whole
+  field set with defaults, `check_config(config)` raises `ConfigError` for its own fields, and
+  `signature_fields` lists the fields a resume must not change.
+  """
+
+  signature_fields: ClassVar[tuple[str, ...]]
 
   #: Labels for per-class metric vectors: a metric of shape (K,) is logged as name/label.
   class_labels: tuple[str, ...]
+  #: Examples of each data stream one train step consumes (global, all processes together).
+  examples_per_step: int
+
+  @staticmethod
+  def default_config() -> ml_collections.ConfigDict:
+    """The family's complete field set with defaults (loop and data fields included)."""
+
+  @staticmethod
+  def check_config(config: ml_collections.ConfigDict) -> None:
+    """ConfigError naming the first bad family-specific field."""
+
+  def data_spec(self) -> DataSpec:
+    """The batch fields `train_step` consumes: global shapes, dtypes, batch axes."""
 
   def init(self, rng: jax.Array) -> Any:
     """Build the whole train state (a pytree) from one PRNG key."""
@@ -28,20 +57,74 @@ class GANFamily(Protocol):
   def train_step(self, state: Any, batch: Mapping[str, jax.Array]) -> tuple[Any, Metrics]:
     """One pure update (jitted by the loop); per-step randomness from `fold_in(rng, step)`."""
 
-  # Optional parts (the loop checks with `has_generator` / `getattr`):
-  #   has_generator = False       -- no generator (the classifier): no `latents`/`generate`,
-  #                                  so no sample grids;
-  #   evaluator(config) -> Evaluator  -- the family's own periodic evaluation (config.eval_every),
-  #                                  built once; a generator without one is scored by the
-  #                                  classifier in config.eval_classifier.
+  def visual_inputs(self, rng: jax.Array, num: int, batch: Mapping[str, np.ndarray]) -> Any:
+    """The fixed inputs of every `visuals` call: latents from `rng`, or real examples of `batch`
+    (the data of step 0), `num` of them."""
+
+  def visuals(self, state: Any, fixed: Any) -> Visuals:
+    """Named uint8 pictures of the state on the fixed inputs (a single-device state)."""
+
+
+@runtime_checkable
+class GeneratesFromPrior(Protocol):
+  """Draws images from latent vectors of a prior: sample grids, FID, latent tools."""
 
   def latents(self, rng: jax.Array, num: int) -> jax.Array:
-    """Draw `num` latent vectors from the generator's prior (families with a generator)."""
+    """`num` latent vectors (num, z_dim) from the prior."""
 
   def generate(self, state: Any, latents: jax.Array) -> jax.Array:
-    """Images in [-1, 1], (N, H, W, C), with the generator in evaluation mode."""
+    """Images in [-1, 1], (N, H, W, C), with the (EMA) generator in evaluation mode."""
 
 
-def has_generator(family: Any) -> bool:
-  """Whether the loop can draw sample grids from `family` (GANs yes, the classifier no)."""
-  return getattr(family, "has_generator", True) and hasattr(family, "generate")
+@runtime_checkable
+class ConditionalGenerator(Protocol):
+  """Draws images of a requested class."""
+
+  class_labels: tuple[str, ...]
+
+  def generate_conditional(self, state: Any, latents: jax.Array, labels: jax.Array
+                           ) -> jax.Array:
+    """Images in [-1, 1] of class index labels[i] from latents[i]."""
+
+
+@runtime_checkable
+class Encodes(Protocol):
+  """Maps images to latent codes (BiGAN's encoder)."""
+
+  def encode(self, state: Any, images: jax.Array) -> jax.Array:
+    """Codes (N, z_dim) of images in [-1, 1]."""
+
+
+@runtime_checkable
+class Classifies(Protocol):
+  """Class logits and penultimate features of images (the evaluation classifier)."""
+
+  def predict(self, state: Any, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Logits (N, K) and features (N, D) of host images in [-1, 1]."""
+
+
+@runtime_checkable
+class ScoresWithDiscriminators(Protocol):
+  """Per-class discriminator logits of any images (latent search by the discriminators)."""
+
+  class_labels: tuple[str, ...]
+
+  def discriminator_logits(self, state: Any, images: jax.Array) -> jax.Array:
+    """Every class discriminator's logit for every image, evaluation mode: (K, N)."""
+
+
+CAPABILITY_NAMES = {
+    GeneratesFromPrior: "generate images from a prior (latents -> images)",
+    ConditionalGenerator: "generate images of a requested class",
+    Encodes: "encode images to latent codes",
+    Classifies: "classify images",
+    ScoresWithDiscriminators: "score images with class discriminators",
+}
+
+
+def require(family: Any, capability: type, what: str, family_name: str | None = None) -> None:
+  """MissingCapabilityError naming the run's family and what `what` needs from it."""
+  if not isinstance(family, capability):
+    name = family_name or type(family).__name__
+    raise MissingCapabilityError(
+        f"{what} needs a run that can {CAPABILITY_NAMES[capability]}; a {name!r} run cannot")

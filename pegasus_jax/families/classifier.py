@@ -4,13 +4,14 @@ It consumes the loop's class-major batch unchanged: batch['real'] is (K, B, H, W
 in row k, so the label of every image is its row index and every step is class-balanced. The
 augmentation (random crop after zero padding, horizontal flip) runs on device inside the jitted
 step from `fold_in(rng, step)`, so it is deterministic per step and a resumed run is exact.
-It has no generator: the loop writes no sample grids for it. Its evaluation hook measures the
-accuracy on a held-out split (`config.eval_split`, e.g. 'train[45000:]'), loaded once.
+It has no generator and no pictures. It `Classifies`: the held-out accuracy evaluator
+(`pegasus_jax.evaluators`, `config.evals.heldout`) and the classifier metrics of GAN samples use
+its `predict`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Mapping
 
 import flax
 import jax
@@ -19,7 +20,12 @@ import ml_collections
 import numpy as np
 import optax
 
-from pegasus_jax.families.base import Metrics
+from pegasus_jax import config_checks as checks
+from pegasus_jax import runtime
+from pegasus_jax.config_defaults import base_config, flatten_config
+from pegasus_jax.data_spec import FieldSpec
+from pegasus_jax.errors import ConfigError
+from pegasus_jax.families.base import DataInfo, Metrics, Visuals
 from pegasus_jax.models import resnet
 
 PyTree = Any
@@ -75,17 +81,88 @@ def learning_rate_schedule(config: ml_collections.ConfigDict, num_classes: int
       [optax.linear_schedule(0.0, peak, warmup), optax.constant_schedule(peak)], [warmup])
 
 
+def classifier_config() -> ml_collections.ConfigDict:
+  """The CIFAR ResNet evaluation classifier's field set: its own model, optimizer, augmentation.
+
+  Class-major data (batch_size = images *per class*, labels = class index); evaluated on a
+  held-out split.
+  """
+  config = base_config()
+  config.family = "classifier"
+  config.total_steps = 30_000
+  config.batch_size = 16  # per class: 160 images a step for CIFAR-10
+  config.data.classes = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
+                         "horse", "ship", "truck")
+  config.data.split = "train[:45000]"
+  config.data.random_flip = False  # the family augments (crop + flip) on device
+  config.eval_every = 1_000
+  config.evals.heldout = ml_collections.ConfigDict(
+      dict(type="accuracy", split="train[45000:]"))
+  config.best_metric = "eval/accuracy"
+  config.best_mode = "max"
+
+  config.model = ml_collections.ConfigDict()
+  config.model.depth = 20  # 6n + 2
+  config.model.width = 16  # first stage's channels; x2, x4 in the next stages
+
+  config.optimizer = ml_collections.ConfigDict()
+  config.optimizer.lr = 0.1  # peak, for 128 images; scaled linearly with the global batch
+  config.optimizer.momentum = 0.9
+  config.optimizer.nesterov = True
+  config.optimizer.weight_decay = 5e-4  # on conv/dense kernels only
+  config.optimizer.schedule = "cosine"  # 'cosine' | 'constant'
+  config.optimizer.warmup_steps = 200
+  config.optimizer.label_smoothing = 0.0
+  config.augment = ml_collections.ConfigDict()
+  config.augment.crop_padding = 4  # random crop after zero padding (0 = off)
+  config.augment.flip = True
+  return config
+
+
+def _resnet_depth(value: Any) -> str | None:
+  if checks.positive_int(value):
+    return checks.positive_int(value)
+  try:
+    resnet.blocks_per_stage(value)
+  except ValueError:
+    return "must be 6n + 2 (8, 14, 20, 32, 56, ...) for the CIFAR ResNet"
+  return None
+
+
+FIELD_CHECKS: dict[str, checks.Check] = {
+    "model.depth": _resnet_depth,
+    "model.width": checks.positive_int,
+    "optimizer.lr": checks.positive_float,
+    "optimizer.momentum": checks.unit_interval,
+    "optimizer.nesterov": checks.boolean,
+    "optimizer.weight_decay": checks.non_negative_float,
+    "optimizer.schedule": checks.one_of("cosine", "constant"),
+    "optimizer.warmup_steps": checks.non_negative_int,
+    "optimizer.label_smoothing": checks.unit_interval,
+    "augment.crop_padding": checks.non_negative_int,
+    "augment.flip": checks.boolean,
+}
+
+
 class Classifier:
   """Family 'classifier': softmax cross-entropy over the K configured classes."""
 
-  has_generator = False
+  signature_fields = ("data.name", "data.classes", "data.image_size", "data.channels", "model")
+  default_config = staticmethod(classifier_config)
 
-  def __init__(self, config: ml_collections.ConfigDict, class_labels: tuple[str, ...]):
-    if config.n_disc != 1:
-      raise ValueError(f"config.n_disc={config.n_disc} must be 1 for family 'classifier'")
-    self.class_labels = tuple(class_labels)
-    self.num_classes = len(class_labels)
-    self.image_shape = (config.model.image_size, config.model.image_size, config.model.channels)
+  @staticmethod
+  def check_config(config: ml_collections.ConfigDict) -> None:
+    checks.run_checks(flatten_config(config), FIELD_CHECKS)
+    if config.data.sampler != "class_balanced":
+      raise ConfigError(f"config.data.sampler={config.data.sampler!r}: the classifier learns "
+                        "from class-balanced batches (the class is the row); use "
+                        "'class_balanced'")
+
+  def __init__(self, config: ml_collections.ConfigDict, info: DataInfo):
+    self.class_labels = tuple(info.labels)
+    self.num_classes = len(self.class_labels)
+    self.image_shape = tuple(info.example_shapes["image"])
+    self.examples_per_step = config.batch_size
     self.model = resnet.CifarResNet(num_classes=self.num_classes, depth=config.model.depth,
                                     width=config.model.width)
     self.crop_padding = config.augment.crop_padding
@@ -97,6 +174,10 @@ class Classifier:
         optax.add_decayed_weights(opt.weight_decay, mask=_kernel_mask),
         optax.sgd(self.schedule, momentum=opt.momentum, nesterov=opt.nesterov))
     self._apply_jit = jax.jit(self.apply)
+
+  def data_spec(self) -> dict[str, FieldSpec]:
+    return {"real": FieldSpec((self.num_classes, self.examples_per_step) + self.image_shape,
+                              "float32", batch_axis=1)}
 
   # -- state ----------------------------------------------------------------------------------
   def init(self, rng: jax.Array) -> ClassifierState:
@@ -154,7 +235,7 @@ class Classifier:
               ) -> tuple[np.ndarray, np.ndarray]:
     """Logits and features of host images in [-1, 1], EVAL_BATCH at a time (one compile)."""
     apply = self._apply_jit
-    state = local_copy(state)
+    state = runtime.local_copy(state)
     logits, features = [], []
     for start in range(0, len(images), EVAL_BATCH):
       chunk = np.asarray(images[start:start + EVAL_BATCH], np.float32)
@@ -168,36 +249,10 @@ class Classifier:
     logits, features = jax.device_get((logits, features))
     return np.concatenate(logits), np.concatenate(features)
 
-  def evaluator(self, config: ml_collections.ConfigDict
-                ) -> Callable[[ClassifierState], dict[str, float]]:
-    """Held-out accuracy and loss on `config.eval_split` (the images are loaded once, here)."""
-    from pegasus_jax import data  # pylint: disable=g-import-not-at-top
-    eval_config = ml_collections.ConfigDict(config.to_dict())
-    eval_config.data.split = config.eval_split
-    held_out = data.load_images(eval_config)  # every process evaluates the whole split
-    if tuple(held_out.labels) != self.class_labels:
-      raise ValueError(f"held-out labels {held_out.labels} differ from {self.class_labels}")
-    images = np.concatenate(held_out.images).astype(np.float32) / 127.5 - 1.0
-    labels = np.concatenate([np.full(len(x), k) for k, x in enumerate(held_out.images)])
+  # -- pictures -------------------------------------------------------------------------------
+  def visual_inputs(self, rng: jax.Array, num: int, batch: Mapping[str, np.ndarray]) -> None:
+    return None
 
-    def evaluate(state: ClassifierState) -> dict[str, float]:
-      logits, _ = self.predict(state, images)
-      log_probs = jax.nn.log_softmax(np.asarray(logits, np.float64), axis=-1)
-      correct = np.argmax(logits, -1) == labels
-      out = {"eval/accuracy": float(np.mean(correct)),
-             "eval/loss": float(-np.mean(np.asarray(log_probs)[np.arange(len(labels)), labels])),
-             "eval/num_images": float(len(labels))}
-      for k, label in enumerate(self.class_labels):
-        out[f"eval/accuracy/{label}"] = float(np.mean(correct[labels == k]))
-      return out
-
-    return evaluate
-
-
-def local_copy(tree: PyTree) -> PyTree:
-  """A replicated (possibly multi-host) state as single-device arrays for host-side evaluation."""
-  def local(x):
-    if isinstance(x, jax.Array) and len(x.sharding.device_set) > 1:
-      return x.addressable_data(0)
-    return x
-  return jax.tree_util.tree_map(local, tree)
+  def visuals(self, state: ClassifierState, fixed: None) -> Visuals:
+    """None: a classifier's progress is its accuracy (the 'accuracy' evaluator), not a picture."""
+    return {}

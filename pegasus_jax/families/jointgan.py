@@ -4,23 +4,39 @@ Discriminator D_c is trained on real images of class c against the generator's s
 minimises its own loss (maximises the GAN value L_c); the generator minimises sum_c L_c, which
 pulls its samples to where the class distributions overlap -- with classes horse and bird, a
 pegasus. The K discriminators are one `nn.vmap`-stacked module applied to all classes at once.
+
+Recipe choices are config fields, shared with the other GAN families (`gan_config`): the
+networks (`model.arch`: the DCGAN ones, or the SN-GAN ResNet of Miyato et al. 2018), the loss
+(non-saturating, minimax, hinge, Wasserstein) and a gradient penalty (`gp_weight`; WGAN-GP is
+loss='wasserstein', gp_weight=10), n_disc critic steps per generator step, Adam with a constant
+or linearly annealed learning rate, an EMA generator for sampling (`ema.decay`), and DiffAugment
+(`diffaugment`, Zhao et al. 2020) applied to real and fake images before every discriminator.
+SN-GAN and WGAN-GP on CIFAR-10 are configs of this family (`configs/sngan_cifar.py`,
+`configs/wgan_gp_cifar.py`): all 10 classes as one ('all'), K = 1.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import flax
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 import optax
 
-from pegasus_jax import losses
-from pegasus_jax.families.base import Metrics
-from pegasus_jax.models import dcgan
+from pegasus_jax import config_checks as checks
+from pegasus_jax import imaging
+from pegasus_jax.config_defaults import base_config, flatten_config
+from pegasus_jax.data_spec import FieldSpec
+from pegasus_jax.errors import ConfigError
+from pegasus_jax.families.base import DataInfo, Metrics, Visuals
+from pegasus_jax.gan import diffaugment, losses, regularizers, training
+from pegasus_jax.models import dcgan, sngan_resnet
 
 PyTree = Any
+ARCHS = ("dcgan", "resnet")
 
 
 @flax.struct.dataclass
@@ -39,39 +55,182 @@ class GANState:
   d_params: PyTree
   d_model_state: PyTree
   d_opt_state: PyTree
+  g_ema_params: PyTree  # what sampling uses: an EMA of g_params (a copy with ema.decay = 0)
 
 
-def _per_class_norm(tree: PyTree, num_classes: int) -> jax.Array:
-  """L2 norm of a stacked pytree, one value per leading-axis entry: (K,)."""
-  squares = [jnp.sum(jnp.square(leaf.reshape(num_classes, -1)), axis=1)
-             for leaf in jax.tree_util.tree_leaves(tree)]
-  return jnp.sqrt(sum(squares))
+def gan_config() -> ml_collections.ConfigDict:
+  """The JointGAN/DCGAN field set: loop and data fields plus losses, networks and Adam."""
+  config = base_config()
+  config.family = "jointgan"
+  config.batch_size = 64  # global: real images per class and fake images per D step
+  config.n_disc = 1  # discriminator steps per generator step
+  config.loss = "nonsaturating"  # 'nonsaturating' | 'minimax' | 'hinge' | 'wasserstein'
+  config.gp_weight = 0.0  # gradient penalty lambda on every discriminator (WGAN-GP: 10)
+  # DiffAugment policy applied to real and fake images before every discriminator:
+  # a comma-separated subset of 'color,translation,cutout' ('' = off).
+  config.diffaugment = ""
+
+  config.model = ml_collections.ConfigDict()
+  config.model.arch = "dcgan"  # 'dcgan' | 'resnet' (the SN-GAN CIFAR ResNet)
+  config.model.z_dim = 128
+  config.model.g_width = 64  # resnet: channels of every G block (SN-GAN: 256)
+  config.model.d_width = 64  # resnet: channels of every D block (SN-GAN: 128)
+  config.model.d_norm = "spectral"  # 'spectral' | 'batch' (dcgan only) | 'none'
+  config.model.g_activation = "relu"  # dcgan only (the ResNet uses ReLU)
+  config.model.d_activation = "leaky_relu"  # dcgan only
+  config.model.leaky_slope = 0.2  # dcgan only
+  config.model.upsample = "nearest"  # resnet: 'nearest' | 'depth_to_space'
+  config.model.downsample = "avg_pool"  # resnet: 'avg_pool' | 'space_to_depth'
+  config.model.icnr = False  # resnet + depth_to_space: checkerboard-free sub-pixel init
+
+  config.optimizer = ml_collections.ConfigDict()
+  config.optimizer.g_lr = 2e-4
+  config.optimizer.d_lr = 2e-4
+  config.optimizer.b1 = 0.5
+  config.optimizer.b2 = 0.999
+  config.optimizer.schedule = "constant"  # 'constant' | 'linear' (annealed to 0)
+
+  # Sampling generator: an exponential moving average of G's parameters (0 = off: G itself),
+  # averaging from start_step on; used for grids, sampling and evaluation, saved with the run.
+  config.ema = ml_collections.ConfigDict()
+  config.ema.decay = 0.0
+  config.ema.start_step = 0
+
+  # In-training evaluation (with config.eval_every > 0): classifier metrics of generated
+  # samples -- pegasus score, classifier IS, FCD -- against the classifier run in `classifier`
+  # ('' = this evaluation is off).
+  config.evals.classifier_metrics = ml_collections.ConfigDict(
+      dict(type="classifier_metrics", classifier="", num_samples=1_000, split="train"))
+  return config
 
 
-def _adam(lr: float, opt: ml_collections.ConfigDict) -> optax.GradientTransformation:
-  return optax.adam(lr, b1=opt.b1, b2=opt.b2)
+def _image_size(value) -> str | None:
+  if checks.positive_int(value):
+    return checks.positive_int(value)
+  try:
+    dcgan.num_resolution_blocks(value)
+  except ValueError:
+    return "must be a power of two >= 8 (32, 64, 128, ...) for the DCGAN models"
+  return None
+
+
+def _policy(value: Any) -> str | None:
+  if not isinstance(value, str):
+    return "must be a string such as 'color,translation,cutout' ('' = off)"
+  return diffaugment.validate_policy(value)
+
+
+FIELD_CHECKS: dict[str, checks.Check] = {
+    "n_disc": checks.positive_int,
+    "loss": checks.one_of(*losses.GAN_LOSSES),
+    "gp_weight": checks.non_negative_float,
+    "diffaugment": _policy,
+    "model.arch": checks.one_of(*ARCHS),
+    "model.upsample": checks.one_of("nearest", "depth_to_space"),
+    "model.downsample": checks.one_of("avg_pool", "space_to_depth"),
+    "model.icnr": checks.boolean,
+    "optimizer.schedule": checks.one_of(*training.SCHEDULES),
+    "ema.decay": checks.unit_interval,
+    "ema.start_step": checks.non_negative_int,
+    "model.z_dim": checks.positive_int,
+    "model.g_width": checks.positive_int,
+    "model.d_width": checks.positive_int,
+    "model.d_norm": checks.one_of(*dcgan.DISCRIMINATOR_NORMS),
+    "model.g_activation": checks.one_of(*dcgan.ACTIVATIONS),
+    "model.d_activation": checks.one_of(*dcgan.ACTIVATIONS),
+    "model.leaky_slope": checks.non_negative_float,
+    "optimizer.g_lr": checks.positive_float,
+    "optimizer.d_lr": checks.positive_float,
+    "optimizer.b1": checks.unit_interval,
+    "optimizer.b2": checks.unit_interval,
+}
+
+
+def check_gan_config(config: ml_collections.ConfigDict) -> None:
+  """The GAN fields' checks and the combinations that cannot work."""
+  checks.run_checks(flatten_config(config), FIELD_CHECKS)
+  model = config.model
+  if model.arch == "dcgan":
+    checks.run_checks({"data.image_size": config.data.image_size},
+                      {"data.image_size": _image_size})
+  else:
+    try:
+      sngan_resnet.num_generator_blocks(config.data.image_size)
+    except ValueError as e:
+      raise ConfigError(f"config.data.image_size={config.data.image_size} does not fit "
+                        f"model.arch='resnet': {e}") from None
+    if model.d_norm == "batch":
+      raise ConfigError("config.model.d_norm='batch' is for model.arch='dcgan'; the ResNet "
+                        "discriminator takes 'spectral' or 'none'")
+  if config.gp_weight and model.d_norm == "batch":
+    raise ConfigError(f"config.gp_weight={config.gp_weight} needs a discriminator without "
+                      "batch norm (the penalty is per sample): set model.d_norm to 'spectral' "
+                      "or 'none'")
+  if config.loss == "wasserstein" and not config.gp_weight and model.d_norm != "spectral":
+    raise ConfigError("config.loss='wasserstein' needs a Lipschitz critic: set "
+                      "config.gp_weight (WGAN-GP: 10) or model.d_norm='spectral'")
+
+
+def build_generator(model: ml_collections.ConfigDict, image_shape: tuple[int, ...],
+                    num_classes: int = 0):
+  """G for `model.arch`; `num_classes` > 0: conditional batch norm (ResNet only)."""
+  size, channels = image_shape[0], image_shape[2]
+  if model.arch == "resnet":
+    return sngan_resnet.Generator(image_size=size, width=model.g_width, channels=channels,
+                                  upsample=model.upsample, num_classes=num_classes,
+                                  icnr=model.icnr)
+  return dcgan.Generator(image_size=size, width=model.g_width, channels=channels,
+                         activation=model.g_activation, leaky_slope=model.leaky_slope)
+
+
+def build_discriminator_kwargs(model: ml_collections.ConfigDict, image_shape: tuple[int, ...]
+                               ) -> dict[str, Any]:
+  if model.arch == "resnet":
+    return dict(image_size=image_shape[0], width=model.d_width, downsample=model.downsample,
+                spectral_norm=model.d_norm == "spectral")
+  return dict(image_size=image_shape[0], width=model.d_width, norm=model.d_norm,
+              activation=model.d_activation, leaky_slope=model.leaky_slope)
 
 
 class JointGAN:
   """The JointGAN family (registered as 'jointgan' and, for K = 1, 'dcgan')."""
 
-  def __init__(self, config: ml_collections.ConfigDict, class_labels: tuple[str, ...]):
+  signature_fields = ("data.name", "data.classes", "data.image_size", "data.channels", "model")
+  default_config = staticmethod(gan_config)
+
+  @staticmethod
+  def check_config(config: ml_collections.ConfigDict) -> None:
+    check_gan_config(config)
+    if config.data.sampler != "class_balanced":
+      raise ConfigError(f"config.data.sampler={config.data.sampler!r}: family "
+                        f"{config.family!r} trains one discriminator per class on "
+                        "class-balanced batches; use 'class_balanced'")
+
+  def __init__(self, config: ml_collections.ConfigDict, info: DataInfo):
     model = config.model
-    self.class_labels = tuple(class_labels)
-    self.num_classes = len(class_labels)
+    self.class_labels = tuple(info.labels)
+    self.num_classes = len(self.class_labels)
+    self.config = config
     self.loss = config.loss
+    self.gp_weight = float(config.gp_weight)
+    self.policy = config.diffaugment
     self.n_disc = config.n_disc
     self.batch_size = config.batch_size
+    self.examples_per_step = config.batch_size * config.n_disc
     self.z_dim = model.z_dim
-    self.image_shape = (model.image_size, model.image_size, model.channels)
-    self.generator = dcgan.Generator(
-        image_size=model.image_size, width=model.g_width, channels=model.channels,
-        activation=model.g_activation, leaky_slope=model.leaky_slope)
-    self.discriminators = dcgan.class_discriminators(
-        self.num_classes, image_size=model.image_size, width=model.d_width,
-        norm=model.d_norm, activation=model.d_activation, leaky_slope=model.leaky_slope)
-    self.g_tx = _adam(config.optimizer.g_lr, config.optimizer)
-    self.d_tx = _adam(config.optimizer.d_lr, config.optimizer)
+    self.image_shape = tuple(info.example_shapes["image"])
+    self.generator = build_generator(model, self.image_shape)
+    networks = sngan_resnet if model.arch == "resnet" else dcgan
+    self.discriminators = networks.class_discriminators(
+        self.num_classes, **build_discriminator_kwargs(model, self.image_shape))
+    self.g_tx = training.adam(config.optimizer.g_lr, config.optimizer, config.total_steps)
+    self.d_tx = training.adam(config.optimizer.d_lr, config.optimizer,
+                              config.total_steps * config.n_disc)
+    self._generate_jit = jax.jit(self.generate)
+
+  def data_spec(self) -> dict[str, FieldSpec]:
+    return {"real": FieldSpec((self.num_classes, self.examples_per_step) + self.image_shape,
+                              "float32", batch_axis=1)}
 
   # -- state ----------------------------------------------------------------------------------
   def init(self, rng: jax.Array) -> GANState:
@@ -86,15 +245,27 @@ class JointGAN:
     return GANState(
         step=jnp.zeros((), jnp.int32), rng=train_key,
         g_params=g_params, g_model_state=g_model_state, g_opt_state=self.g_tx.init(g_params),
-        d_params=d_params, d_model_state=d_model_state, d_opt_state=self.d_tx.init(d_params))
+        d_params=d_params, d_model_state=d_model_state, d_opt_state=self.d_tx.init(d_params),
+        g_ema_params=jax.tree_util.tree_map(jnp.array, g_params))  # own buffers (donation)
 
   # -- sampling -------------------------------------------------------------------------------
   def latents(self, rng: jax.Array, num: int) -> jax.Array:
     return jax.random.normal(rng, (num, self.z_dim))
 
   def generate(self, state: GANState, latents: jax.Array) -> jax.Array:
+    """Images of the sampling (EMA) generator, batch norm with its running statistics."""
     return self.generator.apply(
-        {"params": state.g_params, **state.g_model_state}, latents, train=False)
+        {"params": state.g_ema_params, **state.g_model_state}, latents, train=False)
+
+  # -- pictures -------------------------------------------------------------------------------
+  def visual_inputs(self, rng: jax.Array, num: int, batch: Mapping[str, np.ndarray]
+                    ) -> jax.Array:
+    return self.latents(rng, num)
+
+  def visuals(self, state: GANState, fixed: jax.Array) -> Visuals:
+    """The fixed-noise sample grid."""
+    images = np.asarray(self._generate_jit(state, fixed))
+    return {"samples": imaging.image_grid(images)}
 
   def discriminator_logits(self, state: GANState, images: jax.Array) -> jax.Array:
     """Every class discriminator's logit for every image, in evaluation mode: (K, N)."""
@@ -115,8 +286,16 @@ class JointGAN:
       return self.discriminators.apply(variables, images, update_stats, True), d_model_state
     return self.discriminators.apply(variables, images, update_stats, True, mutable=mutable)
 
-  def _d_real_fake(self, d_params, d_model_state, real, fake, update_stats: bool):
+  def _augment(self, key: jax.Array, images: jax.Array) -> jax.Array:
+    """DiffAugment with the configured policy (the identity when it is '')."""
+    return diffaugment.diff_augment(key, images, self.policy)
+
+  def _d_real_fake(self, d_params, d_model_state, real, fake, update_stats: bool,
+                   key: jax.Array | None = None):
     """Logits for real (K, B, ...) and shared fake (B, ...) images, and the new model state.
+
+    With DiffAugment, one call augments real and fake alike (same policy, per-image draws from
+    `key`) right before the discriminators.
 
     Without batch norm, one call on [real, fake] per class (one batched computation). With
     batch norm, real and fake are normalised as separate batches, as in the PyTorch DCGAN
@@ -125,6 +304,9 @@ class JointGAN:
     vanishes (seen on CIFAR-10 and Pokemon). The spectral vectors advance once per D step.
     """
     stacked_fake = jnp.broadcast_to(fake[None], (self.num_classes,) + fake.shape)
+    if self.policy and key is not None:
+      both = self._augment(key, jnp.concatenate([real, stacked_fake], axis=1))
+      real, stacked_fake = both[:, :real.shape[1]], both[:, real.shape[1]:]
     if "batch_stats" not in d_model_state:
       images = jnp.concatenate([real, stacked_fake], axis=1)
       logits, new_state = self._d_apply(d_params, d_model_state, images, update_stats)
@@ -157,39 +339,49 @@ class JointGAN:
 
     def d_update(carry, inputs):
       d_params, d_model_state, d_opt_state = carry
-      real_k, z_key = inputs
+      real_k, step_key = inputs
+      z_key, augment_key, gp_key = jax.random.split(step_key, 3)
       z = jax.random.normal(z_key, (b, self.z_dim))
       fake, _ = self._generate_train(state.g_params, state.g_model_state, z)
       fake = jax.lax.stop_gradient(fake)
 
       def loss_fn(params):
         real_logits, fake_logits, new_model_state = self._d_real_fake(
-            params, d_model_state, real_k, fake, True)
+            params, d_model_state, real_k, fake, True, augment_key)
         per_class = losses.discriminator_loss(self.loss, real_logits, fake_logits)
-        return jnp.sum(per_class), (per_class, new_model_state, real_logits, fake_logits)
+        extra = {}
+        if self.gp_weight:
+          stacked_fake = jnp.broadcast_to(fake[None], real_k.shape)
+          critic = lambda x: self._d_apply(params, new_model_state, x, False)[0]
+          _, norms = regularizers.gradient_penalty(critic, real_k, stacked_fake, gp_key,
+                                                   batch_dims=2)
+          extra["gradient_penalty"] = jnp.mean(jnp.square(norms - 1.0), axis=1)
+          extra["critic_grad_norm"] = jnp.mean(norms, axis=1)
+          per_class = per_class + self.gp_weight * extra["gradient_penalty"]
+        return jnp.sum(per_class), (per_class, new_model_state, real_logits, fake_logits, extra)
 
-      grads, (per_class, new_model_state, real_logits, fake_logits) = jax.grad(
+      grads, (per_class, new_model_state, real_logits, fake_logits, extra) = jax.grad(
           loss_fn, has_aux=True)(d_params)
       updates, d_opt_state = self.d_tx.update(grads, d_opt_state, d_params)
       d_params = optax.apply_updates(d_params, updates)
-      metrics = {
-          "d_loss": per_class,
-          "d_real": jnp.mean(jax.nn.sigmoid(real_logits), axis=1),
-          "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits), axis=1),
-          "d_grad_norm": _per_class_norm(grads, num_classes),
-      }
+      metrics = {"d_loss": per_class,
+                 "d_grad_norm": training.per_class_norm(grads, num_classes),
+                 **losses.critic_metrics(self.loss, real_logits, fake_logits), **extra}
       return (d_params, new_model_state, d_opt_state), metrics
 
     (d_params, d_model_state, d_opt_state), d_metrics = jax.lax.scan(
         d_update, (state.d_params, state.d_model_state, state.d_opt_state), (real, d_keys))
     d_metrics = jax.tree_util.tree_map(lambda m: m[-1], d_metrics)
 
-    z = jax.random.normal(g_key, (b, self.z_dim))
+    z_key, augment_key = jax.random.split(g_key)
+    z = jax.random.normal(z_key, (b, self.z_dim))
     frozen_d_state = d_model_state  # spectral vectors frozen: update_stats=False below
 
     def g_loss_fn(g_params):
       fake, new_g_state = self._generate_train(g_params, state.g_model_state, z)
       stacked = jnp.broadcast_to(fake[None], (num_classes,) + fake.shape)
+      if self.policy:
+        stacked = self._augment(augment_key, stacked)
       logits, _ = self._d_apply(d_params, frozen_d_state, stacked, False)
       per_class = losses.generator_loss(self.loss, logits)
       return jnp.sum(per_class), (per_class, new_g_state)
@@ -202,7 +394,9 @@ class JointGAN:
     new_state = state.replace(
         step=state.step + 1, g_params=g_params, g_model_state=g_model_state,
         g_opt_state=g_opt_state, d_params=d_params, d_model_state=d_model_state,
-        d_opt_state=d_opt_state)
+        d_opt_state=d_opt_state,
+        g_ema_params=training.sampling_params(state.g_ema_params, g_params, state.step,
+                                              self.config))
     metrics = dict(d_metrics, g_loss=g_per_class, g_loss_total=g_total,
                    g_grad_norm=optax.tree.norm(g_grads))
     return new_state, metrics

@@ -1,1 +1,1 @@
-"""GAN building blocks shared by the families: regularisers, parameter EMA and DiffAugment."""
+"""GAN building blocks shared by the families: losses, regularisers, parameter EMA, DiffAugment."""

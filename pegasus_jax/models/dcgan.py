@@ -28,7 +28,7 @@ def num_resolution_blocks(image_size: int) -> int:
   blocks = math.log2(image_size / 4) if image_size >= 8 else -1
   if blocks < 1 or not float(blocks).is_integer():
     raise ValueError(
-        f"model.image_size={image_size} is not supported by the DCGAN models: "
+        f"data.image_size={image_size} is not supported by the DCGAN models: "
         "use a power of two >= 8 (e.g. 32, 64, 128).")
   return int(blocks)
 
