@@ -10,13 +10,15 @@ DepthToSpace / SpaceToDepth instead:
 - `upsample='depth_to_space'`: every "upsample then conv kxk" of the block (the residual
   branch's first conv3x3 and the shortcut's conv1x1) becomes a sub-pixel convolution: the same
   kxk conv run at the low resolution to 4C channels, then `depth_to_space`. Same FLOPs as the
-  nearest version, 4x the parameters of those two convs, and nearest-then-conv is the special
-  case whose four phase kernels are tied. `icnr=True` initialises exactly that case (Aitken et
-  al. 2017), so training starts without the sub-pixel checkerboard.
+  nearest version and 4x the parameters of those two convs; nearest-then-conv is one setting of
+  it (each output phase reads at most a kxk low-resolution window), so it is strictly more
+  expressive. `icnr=True` (Aitken et al. 2017) starts it with its four phases equal, i.e. as
+  "conv at low resolution, then nearest upsampling", without the sub-pixel checkerboard.
 - `downsample='space_to_depth'`: every "conv kxk then avg-pool" (the residual branch's second
   conv3x3 and the shortcut's conv1x1) becomes `space_to_depth` followed by that conv, mapping
-  4C -> C at the low resolution: a learned stride-2 layer of which avg-pooling is the special
-  case with equal phase weights. The first conv3x3 of each block stays at full resolution.
+  4C -> C at the low resolution: a learned stride-2 layer, of which conv-then-avg-pool is one
+  setting (its 4x4 stride-2 footprint fits the 3x3 window of 2x2 blocks). The first conv3x3 of
+  each block stays at full resolution.
 
 Conditioning (`num_classes > 0`): every batch norm of G becomes a conditional batch norm (a
 per-class gain and bias), and D becomes a projection discriminator (Miyato & Koyama 2018):
