@@ -10,13 +10,15 @@ DepthToSpace / SpaceToDepth instead:
 - `upsample='depth_to_space'`: every "upsample then conv kxk" of the block (the residual
   branch's first conv3x3 and the shortcut's conv1x1) becomes a sub-pixel convolution: the same
   kxk conv run at the low resolution to 4C channels, then `depth_to_space`. Same FLOPs as the
-  nearest version, 4x the parameters of those two convs, and nearest-then-conv is the special
-  case whose four phase kernels are tied. `icnr=True` initialises exactly that case (Aitken et
-  al. 2017), so training starts without the sub-pixel checkerboard.
+  nearest version and 4x the parameters of those two convs; nearest-then-conv is one setting of
+  it (each output phase reads at most a kxk low-resolution window), so it is strictly more
+  expressive. `icnr=True` (Aitken et al. 2017) starts it with its four phases equal, i.e. as
+  "conv at low resolution, then nearest upsampling", without the sub-pixel checkerboard.
 - `downsample='space_to_depth'`: every "conv kxk then avg-pool" (the residual branch's second
   conv3x3 and the shortcut's conv1x1) becomes `space_to_depth` followed by that conv, mapping
-  4C -> C at the low resolution: a learned stride-2 layer of which avg-pooling is the special
-  case with equal phase weights. The first conv3x3 of each block stays at full resolution.
+  4C -> C at the low resolution: a learned stride-2 layer, of which conv-then-avg-pool is one
+  setting (its 4x4 stride-2 footprint fits the 3x3 window of 2x2 blocks). The first conv3x3 of
+  each block stays at full resolution.
 
 Conditioning (`num_classes > 0`): every batch norm of G becomes a conditional batch norm (a
 per-class gain and bias), and D becomes a projection discriminator (Miyato & Koyama 2018):
@@ -25,13 +27,28 @@ logit = linear(h) + <embed(y), h>. Spectral norm (D, `spectral_norm=True`) uses
 
 Initialisation follows the authors' chainer code: Xavier-uniform with gain sqrt(2) for the
 residual-branch convs (they feed a ReLU) and gain 1 for shortcuts, the input Dense, the output
-conv, the logit layer and the projection embedding.
+conv, the logit layer and the projection embedding. (Under spectral norm the scale is moot:
+`flax.linen.SpectralNorm` stores the initial kernel already divided by its estimated sigma.)
 
 Convolutions are `PatchConv`: an HWIO kernel computed either as shifted views + one matmul
 (`conv_impl='matmul'`) or by `lax.conv_general_dilated` (`'conv'`). Same parameters, same
 function; only the arithmetic differs. On XLA:CPU a convolution under `vmap` (the stacked class
 discriminators) becomes a grouped convolution; the matmul form becomes a batched matmul.
-Measured choice: TODO (benchmarks/sngan_resnet.py).
+`python benchmarks/sngan_resnet.py` (jax 0.10.2, XLA:CPU, 2 shared cores, batch 64, the paper's
+widths; one jitted grad call, ms; load average 4-8 from other jobs, so absolute times are
+pessimistic and each ratio compares two moments of a noisy machine):
+
+  fwd + bwd                      matmul      conv   conv/matmul
+  stacked D avg_pool       K=1     3885      5543     1.43x
+                           K=2     8872     38154     4.30x
+                           K=4    17929    101324     5.65x
+  G nearest                       16192     28034     1.73x
+  stacked D space_to_depth K=1     1886      1656     0.88x
+                           K=2     4215     16504     3.92x
+  G depth_to_space                10807     25536     2.36x
+
+So both networks default to conv_impl='matmul': 4-6x faster for the stacked discriminators
+(K >= 2, the JointGAN case), and on this CPU faster for the un-vmapped generator too.
 """
 
 from __future__ import annotations
@@ -114,8 +131,9 @@ class PatchConv(nn.Module):
   impl='matmul' computes it as kxk shifted views concatenated on channels, then one
   `patches @ kernel.reshape(k*k*Cin, Cout)`: under `vmap` that is a batched matmul, where a
   convolution becomes a grouped convolution that XLA:CPU runs several times slower.
-  impl='conv' is `lax.conv_general_dilated`, faster when not vmapped. Both are the same
-  function of the same parameters, so spectral norm and checkpoints do not see the choice.
+  impl='conv' is `lax.conv_general_dilated` (kept for other backends and for the benchmark).
+  Both are the same function of the same parameters, so spectral norm and checkpoints do not
+  see the choice.
   """
 
   features: int
@@ -191,7 +209,7 @@ class GeneratorBlock(nn.Module):
   upsample: str = "nearest"
   num_classes: int = 0
   icnr: bool = False
-  conv_impl: str = "conv"
+  conv_impl: str = "matmul"
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: jax.Array | None, train: bool) -> jax.Array:
@@ -222,7 +240,7 @@ class Generator(nn.Module):
   upsample: str = "nearest"
   num_classes: int = 0
   icnr: bool = False
-  conv_impl: str = "conv"
+  conv_impl: str = "matmul"
 
   @nn.compact
   def __call__(self, z: jax.Array, labels: jax.Array | None = None,
