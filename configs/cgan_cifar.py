@@ -21,28 +21,19 @@ CPU variant: MEASURED_CPU
 import ml_collections
 
 from pegasus_jax.families.cgan import cgan_config
+from pegasus_jax.families.jointgan import shrink_resnet_for_cpu
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  config = cgan_config()
-  config.n_disc = 5
+  config = cgan_config()  # the SN-GAN recipe on labelled batches
   config.batch_size = 64
   config.total_steps = 50_000
   config.checkpoint_every = 5_000
   config.sample_every = 2_500
-  config.optimizer.g_lr = 2e-4
-  config.optimizer.d_lr = 2e-4
-  config.optimizer.schedule = "linear"
   config.num_sample_images = 80  # 8 per class: one row per class
   if arg == "cpu":
-    config.total_steps = 300
+    shrink_resnet_for_cpu(config)
     config.batch_size = 32
-    config.n_disc = 2
-    config.model.g_width = 64
-    config.model.d_width = 64
-    config.log_every = 25
-    config.sample_every = 100
-    config.checkpoint_every = 100
     config.num_sample_images = 60
   elif arg:
     raise ValueError(f"unknown variant {arg!r} of configs/cgan_cifar.py; valid: '', 'cpu'")

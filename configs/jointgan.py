@@ -28,7 +28,7 @@ proves the pipeline end to end; pegasi need the full run on an accelerator.
 
 import ml_collections
 
-from pegasus_jax.families.jointgan import gan_config
+from pegasus_jax.families.jointgan import gan_config, use_sngan_recipe
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -47,15 +47,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.checkpoint_every = 300
     config.num_sample_images = 64
   elif arg == "resnet":
-    # The SN-GAN recipe (configs/sngan_cifar.py) with one discriminator per class.
-    config.model.arch = "resnet"
-    config.model.g_width = 256
-    config.model.d_width = 128
-    config.loss = "hinge"
-    config.n_disc = 5
-    config.optimizer.b1 = 0.0
-    config.optimizer.b2 = 0.9
-    config.optimizer.schedule = "linear"
+    use_sngan_recipe(config)  # configs/sngan_cifar.py's recipe, one discriminator per class
   elif arg:
     raise ValueError(f"unknown variant {arg!r} of configs/jointgan.py; valid: '', 'cpu', "
                      "'resnet'")

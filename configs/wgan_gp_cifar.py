@@ -20,41 +20,26 @@ CPU variant: MEASURED_CPU
 
 import ml_collections
 
-from pegasus_jax.families.jointgan import gan_config
+from pegasus_jax.families.jointgan import gan_config, shrink_resnet_for_cpu, use_sngan_recipe
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  config = gan_config()
+  config = use_sngan_recipe(gan_config())  # the same ResNet, n_critic 5, Adam and schedule
   config.family = "jointgan"
   config.data.classes = ("all",)
   config.loss = "wasserstein"
   config.gp_weight = 10.0
-  config.n_disc = 5
   config.batch_size = 256
   config.total_steps = 40_000
   config.checkpoint_every = 5_000
   config.sample_every = 2_000
-  config.model.arch = "resnet"
-  config.model.z_dim = 128
   config.model.g_width = 128
   config.model.d_width = 128
   config.model.d_norm = "none"
   config.model.upsample = "depth_to_space"
   config.model.downsample = "space_to_depth"
-  config.optimizer.g_lr = 2e-4
-  config.optimizer.d_lr = 2e-4
-  config.optimizer.b1 = 0.0
-  config.optimizer.b2 = 0.9
-  config.optimizer.schedule = "linear"
   if arg == "cpu":
-    config.total_steps = 300
-    config.batch_size = 16
-    config.n_disc = 2
-    config.model.g_width = 64
-    config.model.d_width = 64
-    config.log_every = 25
-    config.sample_every = 100
-    config.checkpoint_every = 100
+    shrink_resnet_for_cpu(config)
   elif arg:
     raise ValueError(f"unknown variant {arg!r} of configs/wgan_gp_cifar.py; valid: '', 'cpu'")
   return config

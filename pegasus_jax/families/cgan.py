@@ -27,7 +27,8 @@ from pegasus_jax.data_spec import FieldSpec
 from pegasus_jax.errors import ConfigError
 from pegasus_jax.families.base import DataInfo, Metrics, Visuals
 from pegasus_jax.families.jointgan import (GANState, build_discriminator_kwargs,
-                                           build_generator, check_gan_config, gan_config)
+                                           build_generator, check_gan_config, gan_config,
+                                           use_sngan_recipe)
 from pegasus_jax.gan import diffaugment, losses, regularizers, training
 from pegasus_jax.models import sngan_resnet
 
@@ -38,16 +39,10 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 
 def cgan_config() -> ml_collections.ConfigDict:
   """The conditional GAN's field set: the GAN fields, labelled batches, ResNet networks."""
-  config = gan_config()
+  config = use_sngan_recipe(gan_config())
   config.family = "cgan"
   config.data.sampler = "labelled"
   config.data.classes = CIFAR10_CLASSES
-  config.loss = "hinge"
-  config.model.arch = "resnet"
-  config.model.g_width = 256
-  config.model.d_width = 128
-  config.optimizer.b1 = 0.0
-  config.optimizer.b2 = 0.9
   return config
 
 
