@@ -33,7 +33,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.num_sample_images = 80  # 8 per class: one row per class
   if arg == "cpu":
     shrink_resnet_for_cpu(config)
-    config.batch_size = 32
     config.num_sample_images = 60
   elif arg:
     raise ValueError(f"unknown variant {arg!r} of configs/cgan_cifar.py; valid: '', 'cpu'")
