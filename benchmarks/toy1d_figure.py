@@ -83,7 +83,10 @@ def compose(panels: list[list[np.ndarray]], column_titles: list[str]) -> np.ndar
   header = 28
   canvas = Image.new("RGB", (width * len(panels[0]), header + height * len(panels)), "white")
   draw = ImageDraw.Draw(canvas)
-  font = ImageFont.load_default(size=18)
+  try:
+    font = ImageFont.load_default(size=18)
+  except TypeError:  # Pillow < 10.1: the fixed-size bitmap font
+    font = ImageFont.load_default()
   for column, title in enumerate(column_titles):
     draw.text((column * width + width // 2, header // 2), title, fill="black", font=font,
               anchor="mm")

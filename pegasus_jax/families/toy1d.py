@@ -5,7 +5,8 @@ Real data are scalars from a seeded mixture of Gaussians (`data.name='gaussian_m
 MLPs of three dense layers (two hidden layers of `model.hidden` = 128 units with LeakyReLU 0.2,
 as the write-up's course solution used). The latent is `model.z_dim`-dimensional N(0, I); the
 default is 1: a 1-D data set needs no more, and with z of dimension 1 the generator is a plain
-curve z -> x whose fold between the modes is easy to see in the histogram.
+curve z -> x that must climb steeply between the modes; the histogram shows where it flattens
+(spikes) and where it stretches (gaps).
 
 `loss` picks the generator's loss (the discriminator always minimises the binary cross-entropy):
 
