@@ -21,6 +21,7 @@ setup(
         "numpy>=1.26,<3",
         "pillow>=10.0",
         "scipy>=1.11",
+        "matplotlib>=3.8",  # the 1-D toy GAN's histogram + D(x) figure (Agg canvas, no display)
     ],
     extras_require={
         "test": ["pytest>=8.0", "chex>=0.1.88", "hypothesis>=6.100"],

@@ -13,12 +13,14 @@ from pegasus_jax.families.base import DataInfo, Family
 from pegasus_jax.families.cgan import ConditionalGAN
 from pegasus_jax.families.classifier import Classifier
 from pegasus_jax.families.jointgan import JointGAN
+from pegasus_jax.families.toy1d import Toy1DGAN
 
 _FAMILIES: dict[str, type] = {
     "jointgan": JointGAN,
     "dcgan": JointGAN,  # a single discriminator: JointGAN with one class (or one class union)
     "cgan": ConditionalGAN,  # class-conditional G, projection D: configs/cgan_cifar.py
     "classifier": Classifier,  # the evaluation classifier (no generator): configs/classifier.py
+    "toy1d": Toy1DGAN,  # 1-D toy GAN, minimax vs non-saturating: configs/toy1d.py
 }
 
 
