@@ -168,7 +168,7 @@ def create(config: ml_collections.ConfigDict, options: dict[str, Any], family: A
     return (probe_accuracy(probe, encode_all(encode, state, test_images), test_labels),
             probe_accuracy(probe, train_codes, train_labels))
 
-  random_state = family.init(jax.random.PRNGKey(options["random_encoder_seed"]))
+  random_state = jax.jit(family.init)(jax.random.PRNGKey(options["random_encoder_seed"]))
   random_accuracy, _ = accuracies(random_state)  # fixed: computed once
   del random_state
 
