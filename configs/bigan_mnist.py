@@ -49,7 +49,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.log_every = 50
     config.sample_every = 250
     config.checkpoint_every = 250
-    config.eval_every = 500
+    config.eval_every = 250
     config.evals.linear_probe.num_train = 10_000
   elif arg:
     raise ValueError(f"unknown variant {arg!r} of configs/bigan_mnist.py; valid: '', 'cpu'")
