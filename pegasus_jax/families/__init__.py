@@ -10,6 +10,7 @@ import ml_collections
 
 from pegasus_jax.errors import ConfigError
 from pegasus_jax.families.base import DataInfo, Family
+from pegasus_jax.families.bigan import BiGAN
 from pegasus_jax.families.cgan import ConditionalGAN
 from pegasus_jax.families.classifier import Classifier
 from pegasus_jax.families.jointgan import JointGAN
@@ -20,9 +21,9 @@ _FAMILIES: dict[str, type] = {
     "dcgan": JointGAN,  # a single discriminator: JointGAN with one class (or one class union)
     "cgan": ConditionalGAN,  # class-conditional G, projection D: configs/cgan_cifar.py
     "classifier": Classifier,  # the evaluation classifier (no generator): configs/classifier.py
+    "bigan": BiGAN,  # encoder + generator + joint discriminator: configs/bigan_mnist.py
     "toy1d": Toy1DGAN,  # 1-D toy GAN, minimax vs non-saturating: configs/toy1d.py
 }
-
 
 
 def family_class(name: str) -> type:
