@@ -25,5 +25,6 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=8.0", "chex>=0.1.88", "hypothesis>=6.100"],
+        "bench": ["torch>=2.2"],  # benchmarks/compare_torch.py only; never needed by the tests
     },
 )

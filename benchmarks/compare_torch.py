@@ -1,0 +1,314 @@
+r"""JAX vs PyTorch eager: one full GAN training step of the same networks, in one process.
+
+  pip install -e '.[bench]'     # torch: a benchmark extra, never a test dependency
+  python benchmarks/compare_torch.py [--k=1,2,4,10] [--batch=64] [--steps=5] [--warmup=2]
+                                     [--configs=jointgan,dcgan_cifar]
+
+Why: speed claims against PyTorch must be reproducible here, on the same machine, batch and
+thread count, with networks whose layer shapes and parameter counts are checked equal.
+
+For each row the JAX side is the project's own family built from the config (`train_step`
+jitted, state donated, the batch already on the device); the PyTorch side is the same networks
+written as a PyTorch user would (nn.Conv2d / nn.ConvTranspose2d / spectral_norm, NCHW, eager),
+doing the same work: `n_disc` updates of each of the K discriminators in a Python loop (one
+Adam each), then one generator update (Adam) against the sum of the K losses, with the
+discriminators' weights frozen for it (JAX differentiates the generator's loss with respect to
+the generator only). The two frameworks alternate step by step, so both see the same machine
+load; each step is timed on its own (JAX: until `block_until_ready`) and the median is reported.
+torch.set_num_threads(os.cpu_count()); XLA:CPU uses every core by itself.
+
+Rows: `jointgan` is configs/jointgan.py (32x32, widths 64, z 128, spectral-norm D, one per
+class) for every K of --k; `dcgan_cifar` is configs/dcgan_cifar.py (batch-norm D, leaky ReLU in
+both networks, z 100), K = 1. To add a row (say SN-GAN ResNet), write a torch builder with the
+signature of `torch_dcgan` and add one `Row` to ROWS; the JAX side comes from the config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from typing import Any, Callable
+
+import jax
+import ml_collections
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+try:
+  import torch
+  from torch import nn
+  from torch.nn import functional as F
+  from torch.nn.utils.parametrizations import spectral_norm
+except ImportError:  # pragma: no cover - the message is the point
+  sys.exit("compare_torch.py needs PyTorch: pip install -e '.[bench]'")
+
+
+def load_config(spec: str) -> ml_collections.ConfigDict:
+  """configs/NAME.py[:variant] -> its ConfigDict (the same files the training CLI reads)."""
+  path, _, arg = spec.partition(":")
+  module_spec = importlib.util.spec_from_file_location("bench_config", os.path.join(REPO, path))
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  return module.get_config(arg or None)
+
+
+# -- JAX side ------------------------------------------------------------------------------------
+def make_jax_family(config: ml_collections.ConfigDict, labels: tuple[str, ...]) -> Any:
+  """The project's family for `config`: the one line to change if its constructor changes."""
+  from pegasus_jax import families  # pylint: disable=g-import-not-at-top
+  from pegasus_jax.data_spec import DataInfo  # pylint: disable=g-import-not-at-top
+  size, channels = config.data.image_size, config.data.channels
+  return families.create(config, DataInfo(labels, {"image": (size, size, channels)}))
+
+
+@dataclasses.dataclass
+class JaxRunner:
+  """A jitted `train_step` with its state and a fixed on-device batch; `step()` runs and syncs."""
+
+  step_fn: Callable
+  state: Any
+  batch: dict[str, jax.Array]
+  g_params: int
+  d_params: int
+
+  def step(self) -> None:
+    self.state, metrics = self.step_fn(self.state, self.batch)
+    jax.block_until_ready((self.state, metrics))
+
+
+def count(tree: Any) -> int:
+  return sum(int(np.prod(leaf.shape)) for leaf in jax.tree_util.tree_leaves(tree))
+
+
+def build_jax(config: ml_collections.ConfigDict, real: np.ndarray) -> JaxRunner:
+  """The family's train step, jitted as the training loop does on one device (state donated)."""
+  labels = tuple(f"class{i}" for i in range(real.shape[0]))
+  family = make_jax_family(config, labels)
+  state = jax.jit(family.init)(jax.random.PRNGKey(config.seed))
+  step_fn = jax.jit(family.train_step, donate_argnums=(0,))
+  batch = {"real": jax.device_put(real)}
+  return JaxRunner(step_fn, state, batch, count(state.g_params), count(state.d_params))
+
+
+# -- PyTorch side: the same networks -------------------------------------------------------------
+def _activation(name: str, slope: float) -> nn.Module:
+  return nn.LeakyReLU(slope) if name == "leaky_relu" else nn.ReLU()
+
+
+class TorchGenerator(nn.Module):
+  """models.dcgan.Generator in PyTorch: z -> Linear -> 4x4 -> (ConvT 4/2/1 + BN + act)* -> tanh."""
+
+  def __init__(self, model: ml_collections.ConfigDict):
+    super().__init__()
+    blocks = int(math.log2(model.image_size // 4))
+    self.features = model.g_width * 2 ** (blocks - 1)
+    act = lambda: _activation(model.g_activation, model.leaky_slope)  # noqa: E731
+    self.fc = nn.Linear(model.z_dim, 16 * self.features)
+    layers: list[nn.Module] = [nn.BatchNorm2d(self.features), act()]
+    features = self.features
+    for _ in range(blocks - 1):
+      layers += [nn.ConvTranspose2d(features, features // 2, 4, 2, 1),
+                 nn.BatchNorm2d(features // 2), act()]
+      features //= 2
+    layers += [nn.ConvTranspose2d(features, model.channels, 4, 2, 1), nn.Tanh()]
+    self.body = nn.Sequential(*layers)
+
+  def forward(self, z: torch.Tensor) -> torch.Tensor:
+    return self.body(self.fc(z).view(z.shape[0], self.features, 4, 4))
+
+
+class TorchDiscriminator(nn.Module):
+  """models.dcgan.Discriminator in PyTorch: (Conv 4/2/1 [+ BN after the first] + act)* -> Linear."""
+
+  def __init__(self, model: ml_collections.ConfigDict):
+    super().__init__()
+    norm = model.d_norm
+    wrap = spectral_norm if norm == "spectral" else (lambda m: m)
+    blocks = int(math.log2(model.image_size // 4))
+    layers: list[nn.Module] = []
+    features, cin = model.d_width, model.channels
+    for block in range(blocks):
+      layers.append(wrap(nn.Conv2d(cin, features, 4, 2, 1)))
+      if norm == "batch" and block > 0:
+        layers.append(nn.BatchNorm2d(features))
+      layers.append(_activation(model.d_activation, model.leaky_slope))
+      cin, features = features, features * 2
+    layers += [nn.Flatten(), wrap(nn.Linear(cin * 16, 1))]
+    self.body = nn.Sequential(*layers)
+
+  def forward(self, x: torch.Tensor) -> torch.Tensor:
+    return self.body(x)[:, 0]
+
+
+@dataclasses.dataclass
+class TorchNets:
+  generator: nn.Module
+  discriminators: list[nn.Module]
+
+
+def torch_dcgan(config: ml_collections.ConfigDict, num_classes: int) -> TorchNets:
+  """The DCGAN-shaped generator and K discriminators of models/dcgan.py (SN or BN)."""
+  model = ml_collections.ConfigDict(config.model.to_dict())  # + the data's size and channels
+  model.image_size, model.channels = config.data.image_size, config.data.channels
+  return TorchNets(TorchGenerator(model), [TorchDiscriminator(model) for _ in range(num_classes)])
+
+
+class TorchRunner:
+  """One eager PyTorch training step, written as a PyTorch user would: K Ds in a Python loop."""
+
+  def __init__(self, config: ml_collections.ConfigDict, nets: TorchNets, real: np.ndarray):
+    opt = config.optimizer
+    betas = (opt.b1, opt.b2)
+    self.g = nets.generator.train()
+    self.ds = [d.train() for d in nets.discriminators]
+    self.g_opt = torch.optim.Adam(self.g.parameters(), lr=opt.g_lr, betas=betas)
+    self.d_opts = [torch.optim.Adam(d.parameters(), lr=opt.d_lr, betas=betas) for d in self.ds]
+    self.n_disc = config.n_disc
+    self.z_dim = config.model.z_dim
+    self.batch_norm_d = config.model.d_norm == "batch"
+    if config.loss != "nonsaturating":
+      raise ValueError(f"only the nonsaturating loss is written here, not {config.loss!r}")
+    # (K, n_disc * B, H, W, C) NHWC -> per class, per D step: (B, C, H, W).
+    k, nb = real.shape[:2]
+    self.b = nb // self.n_disc
+    nchw = torch.from_numpy(np.ascontiguousarray(real.transpose(0, 1, 4, 2, 3)))
+    self.real = [[nchw[c, j::self.n_disc].contiguous() for c in range(k)]
+                 for j in range(self.n_disc)]
+    self.g_params = sum(p.numel() for p in self.g.parameters())
+    self.d_params = sum(p.numel() for d in self.ds for p in d.parameters())
+
+  def _d_logits(self, d: nn.Module, real: torch.Tensor, fake: torch.Tensor):
+    if self.batch_norm_d:  # real and fake as separate batches (the PyTorch DCGAN recipe)
+      return d(real), d(fake)
+    logits = d(torch.cat([real, fake]))  # one pass, as the JAX step does without batch norm
+    return logits[:real.shape[0]], logits[real.shape[0]:]
+
+  def step(self) -> None:
+    for j in range(self.n_disc):
+      with torch.no_grad():
+        fake = self.g(torch.randn(self.b, self.z_dim))
+      for c, (d, d_opt) in enumerate(zip(self.ds, self.d_opts)):
+        d_opt.zero_grad(set_to_none=True)
+        real_logits, fake_logits = self._d_logits(d, self.real[j][c], fake)
+        loss = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+        loss.backward()
+        d_opt.step()
+    for d in self.ds:
+      d.requires_grad_(False)
+    self.g_opt.zero_grad(set_to_none=True)
+    fake = self.g(torch.randn(self.b, self.z_dim))
+    g_loss = sum(F.softplus(-d(fake)).mean() for d in self.ds)
+    g_loss.backward()
+    self.g_opt.step()
+    for d in self.ds:
+      d.requires_grad_(True)
+
+
+# -- rows ----------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Row:
+  """A config to benchmark and the PyTorch builder of its networks."""
+
+  config: str
+  torch_builder: Callable[[ml_collections.ConfigDict, int], TorchNets]
+  multi_class: bool  # whether K follows --k (JointGAN) or is 1 (a class union)
+
+
+ROWS: dict[str, Row] = {
+    "jointgan": Row("configs/jointgan.py", torch_dcgan, multi_class=True),
+    "dcgan_cifar": Row("configs/dcgan_cifar.py", torch_dcgan, multi_class=False),
+}
+
+
+def time_row(config: ml_collections.ConfigDict, row: Row, k: int, steps: int,
+             warmup: int) -> dict[str, Any]:
+  """Build both sides on the same batch, check parameter counts, time alternating steps."""
+  size, channels = config.data.image_size, config.data.channels
+  real = np.random.default_rng(0).uniform(
+      -1, 1, (k, config.batch_size * config.n_disc, size, size, channels)).astype(np.float32)
+  torch.manual_seed(config.seed)
+  jax_side = build_jax(config, real)
+  torch_side = TorchRunner(config, row.torch_builder(config, k), real)
+  if (jax_side.g_params, jax_side.d_params) != (torch_side.g_params, torch_side.d_params):
+    raise AssertionError(
+        f"parameter counts differ: JAX G {jax_side.g_params:,} D {jax_side.d_params:,}, "
+        f"PyTorch G {torch_side.g_params:,} D {torch_side.d_params:,}")
+  t0 = time.perf_counter()
+  jax_side.step()  # compiles
+  compile_s = time.perf_counter() - t0
+  for _ in range(warmup):
+    jax_side.step()
+    torch_side.step()
+  jax_ms, torch_ms = [], []
+  for _ in range(steps):
+    for side, times in ((jax_side, jax_ms), (torch_side, torch_ms)):
+      t0 = time.perf_counter()
+      side.step()
+      times.append(1000 * (time.perf_counter() - t0))
+  return {"g_params": jax_side.g_params, "d_params": jax_side.d_params, "compile_s": compile_s,
+          "jax_ms": statistics.median(jax_ms), "torch_ms": statistics.median(torch_ms)}
+
+
+def cpu_model() -> str:
+  """The CPU's model name from /proc/cpuinfo (Linux), else what `platform` knows."""
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.startswith("model name"):
+          return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor() or platform.machine()
+
+
+def load_average() -> str:
+  return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--k", default="1,2,4,10", help="JointGAN K values, comma-separated")
+  parser.add_argument("--batch", type=int, default=64, help="batch size (per class) of every row")
+  parser.add_argument("--steps", type=int, default=5, help="timed steps per framework")
+  parser.add_argument("--warmup", type=int, default=2, help="untimed steps after compiling")
+  parser.add_argument("--configs", default="jointgan,dcgan_cifar",
+                      help=f"rows, comma-separated, from {sorted(ROWS)}")
+  args = parser.parse_args()
+
+  threads = os.cpu_count() or 1
+  torch.set_num_threads(threads)
+  print(f"machine: {cpu_model()}, {threads} CPUs; load average (1, 5, 15 min) {load_average()}")
+  print(f"jax {jax.__version__} ({jax.default_backend()}: {jax.device_count()} x "
+        f"{jax.devices()[0].device_kind}); torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads; batch {args.batch}; median of {args.steps} steps "
+        f"after {args.warmup} warm-up")
+  header = (f"{'config':12} {'K':>3} {'batch':>5} {'G params':>10} {'D params':>10} "
+            f"{'compile s':>9} {'JAX ms':>8} {'torch ms':>9} {'torch/jax':>9}")
+  print(header)
+  print("-" * len(header))
+  for name in args.configs.split(","):
+    if name not in ROWS:
+      sys.exit(f"unknown config {name!r}; valid: {sorted(ROWS)}")
+    row = ROWS[name]
+    ks = [int(k) for k in args.k.split(",")] if row.multi_class else [1]
+    for k in ks:
+      config = load_config(row.config)
+      config.batch_size = args.batch
+      r = time_row(config, row, k, args.steps, args.warmup)
+      print(f"{name:12} {k:>3} {args.batch:>5} {r['g_params']:>10,} {r['d_params']:>10,} "
+            f"{r['compile_s']:>9.1f} {r['jax_ms']:>8.1f} {r['torch_ms']:>9.1f} "
+            f"{r['torch_ms'] / r['jax_ms']:>8.2f}x", flush=True)
+  print(f"load average after: {load_average()}")
+
+
+if __name__ == "__main__":
+  main()
