@@ -29,10 +29,6 @@ class FieldSpec:
       raise ValueError(f"batch_axis {self.batch_axis} is outside shape {self.shape}")
     object.__setattr__(self, "dtype", np.dtype(self.dtype).name)
 
-  @property
-  def batch_size(self) -> int:
-    return self.shape[self.batch_axis]
-
   def scaled_batch(self, factor: int) -> "FieldSpec":
     """The same field with the batch axis `factor` times as long (per process -> global)."""
     shape = list(self.shape)

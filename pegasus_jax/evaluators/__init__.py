@@ -36,11 +36,6 @@ _TYPES: dict[str, types.ModuleType] = {
 }
 
 
-def register(type_name: str, module: types.ModuleType) -> None:
-  """Add an evaluator type (a module with OPTIONS, CHECKS and create)."""
-  _TYPES[type_name] = module
-
-
 def _entries(config: ml_collections.ConfigDict):
   evals = config.get("evals") or {}
   for name, entry in evals.items():

@@ -33,11 +33,6 @@ def family_class(name: str) -> type:
   return _FAMILIES[name]
 
 
-def register(name: str, cls: type) -> None:
-  """Add a family (tests define toy ones; a project may add its own without editing this)."""
-  _FAMILIES[name] = cls
-
-
 def create(config: ml_collections.ConfigDict, info: DataInfo) -> Family:
   """The family named by `config.family`, built for the data it will train on."""
   return family_class(config.family)(config, info)

@@ -26,10 +26,10 @@ from pegasus_jax import imaging
 from pegasus_jax.data_spec import FieldSpec
 from pegasus_jax.errors import ConfigError
 from pegasus_jax.families.base import DataInfo, Metrics, Visuals
-from pegasus_jax.families.jointgan import (GANState, build_discriminator_kwargs,
+from pegasus_jax.families.jointgan import (GANRecipe, GANState, build_discriminator_kwargs,
                                            build_generator, check_gan_config, gan_config,
                                            use_sngan_recipe)
-from pegasus_jax.gan import diffaugment, losses, regularizers, training
+from pegasus_jax.gan import losses, regularizers, training
 from pegasus_jax.models import sngan_resnet
 
 PyTree = Any
@@ -46,10 +46,9 @@ def cgan_config() -> ml_collections.ConfigDict:
   return config
 
 
-class ConditionalGAN:
+class ConditionalGAN(GANRecipe):
   """Family 'cgan': one generator and one projection discriminator over K classes."""
 
-  signature_fields = ("data.name", "data.classes", "data.image_size", "data.channels", "model")
   default_config = staticmethod(cgan_config)
 
   @staticmethod
@@ -66,24 +65,11 @@ class ConditionalGAN:
       raise ConfigError("config.data.classes: a conditional GAN needs at least 2 classes")
 
   def __init__(self, config: ml_collections.ConfigDict, info: DataInfo):
+    super().__init__(config, info)
     model = config.model
-    self.config = config
-    self.class_labels = tuple(info.labels)
-    self.num_classes = len(self.class_labels)
-    self.loss = config.loss
-    self.gp_weight = float(config.gp_weight)
-    self.policy = config.diffaugment
-    self.n_disc = config.n_disc
-    self.batch_size = config.batch_size
-    self.examples_per_step = config.batch_size * config.n_disc
-    self.z_dim = model.z_dim
-    self.image_shape = tuple(info.example_shapes["image"])
     self.generator = build_generator(model, self.image_shape, self.num_classes)
     self.discriminator = sngan_resnet.Discriminator(
         num_classes=self.num_classes, **build_discriminator_kwargs(model, self.image_shape))
-    self.g_tx = training.adam(config.optimizer.g_lr, config.optimizer, config.total_steps)
-    self.d_tx = training.adam(config.optimizer.d_lr, config.optimizer,
-                              config.total_steps * config.n_disc)
     self._conditional_jit = jax.jit(self.generate_conditional)
 
   def data_spec(self) -> dict[str, FieldSpec]:
@@ -108,9 +94,6 @@ class ConditionalGAN:
         g_ema_params=jax.tree_util.tree_map(jnp.array, g_params))  # own buffers (donation)
 
   # -- sampling -------------------------------------------------------------------------------
-  def latents(self, rng: jax.Array, num: int) -> jax.Array:
-    return jax.random.normal(rng, (num, self.z_dim))
-
   def generate_conditional(self, state: GANState, latents: jax.Array, labels: jax.Array
                            ) -> jax.Array:
     return self.generator.apply({"params": state.g_ema_params, **state.g_model_state},
@@ -148,9 +131,6 @@ class ConditionalGAN:
   def _generate_train(self, g_params, g_model_state, z, labels):
     return self.generator.apply({"params": g_params, **g_model_state}, z, labels, train=True,
                                 mutable=["batch_stats"])
-
-  def _augment(self, key: jax.Array, images: jax.Array) -> jax.Array:
-    return diffaugment.diff_augment(key, images, self.policy)
 
   def train_step(self, state: GANState, batch: dict[str, jax.Array]) -> tuple[GANState, Metrics]:
     """n_disc updates of D on (image, label) against (G(z, y), y), then one G update.

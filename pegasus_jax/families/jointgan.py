@@ -222,10 +222,36 @@ def build_discriminator_kwargs(model: ml_collections.ConfigDict, image_shape: tu
               activation=model.d_activation, leaky_slope=model.leaky_slope)
 
 
-class JointGAN:
-  """The JointGAN family (registered as 'jointgan' and, for K = 1, 'dcgan')."""
+class GANRecipe:
+  """What every family built on `gan_config` shares: the recipe fields read once, the two Adam
+  optimisers with their schedules, the prior, and DiffAugment. JointGAN and the conditional GAN
+  subclass it and add their networks and train step."""
 
   signature_fields = ("data.name", "data.classes", "data.image_size", "data.channels", "model")
+
+  def __init__(self, config: ml_collections.ConfigDict, info: DataInfo):
+    self.config = config
+    self.class_labels = tuple(info.labels)
+    self.num_classes = len(self.class_labels)
+    self.loss = config.loss
+    self.gp_weight = float(config.gp_weight)
+    self.policy = config.diffaugment
+    self.n_disc = config.n_disc
+    self.batch_size = config.batch_size
+    self.examples_per_step = config.batch_size * config.n_disc
+    self.z_dim = config.model.z_dim
+    self.image_shape = tuple(info.example_shapes["image"])
+    self.g_tx = training.adam(config.optimizer.g_lr, config.optimizer, config.total_steps)
+    self.d_tx = training.adam(config.optimizer.d_lr, config.optimizer,
+                              config.total_steps * config.n_disc)
+
+  def latents(self, rng: jax.Array, num: int) -> jax.Array:
+    return jax.random.normal(rng, (num, self.z_dim))
+
+
+class JointGAN(GANRecipe):
+  """The JointGAN family (registered as 'jointgan' and, for K = 1, 'dcgan')."""
+
   default_config = staticmethod(gan_config)
 
   @staticmethod
@@ -237,25 +263,12 @@ class JointGAN:
                         "class-balanced batches; use 'class_balanced'")
 
   def __init__(self, config: ml_collections.ConfigDict, info: DataInfo):
+    super().__init__(config, info)
     model = config.model
-    self.class_labels = tuple(info.labels)
-    self.num_classes = len(self.class_labels)
-    self.config = config
-    self.loss = config.loss
-    self.gp_weight = float(config.gp_weight)
-    self.policy = config.diffaugment
-    self.n_disc = config.n_disc
-    self.batch_size = config.batch_size
-    self.examples_per_step = config.batch_size * config.n_disc
-    self.z_dim = model.z_dim
-    self.image_shape = tuple(info.example_shapes["image"])
     self.generator = build_generator(model, self.image_shape)
     networks = sngan_resnet if model.arch == "resnet" else dcgan
     self.discriminators = networks.class_discriminators(
         self.num_classes, **build_discriminator_kwargs(model, self.image_shape))
-    self.g_tx = training.adam(config.optimizer.g_lr, config.optimizer, config.total_steps)
-    self.d_tx = training.adam(config.optimizer.d_lr, config.optimizer,
-                              config.total_steps * config.n_disc)
     self._generate_jit = jax.jit(self.generate)
 
   def data_spec(self) -> dict[str, FieldSpec]:
@@ -279,9 +292,6 @@ class JointGAN:
         g_ema_params=jax.tree_util.tree_map(jnp.array, g_params))  # own buffers (donation)
 
   # -- sampling -------------------------------------------------------------------------------
-  def latents(self, rng: jax.Array, num: int) -> jax.Array:
-    return jax.random.normal(rng, (num, self.z_dim))
-
   def generate(self, state: GANState, latents: jax.Array) -> jax.Array:
     """Images of the sampling (EMA) generator, batch norm with its running statistics."""
     return self.generator.apply(
