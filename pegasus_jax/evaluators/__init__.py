@@ -24,13 +24,14 @@ from absl import logging
 from pegasus_jax import config_checks as checks
 from pegasus_jax.data_spec import DataInfo
 from pegasus_jax.errors import ConfigError
-from pegasus_jax.evaluators import accuracy, sample_quality
+from pegasus_jax.evaluators import accuracy, label_preservation, sample_quality
 
 Evaluator = Callable[[Any], Mapping[str, float]]
 
 _TYPES: dict[str, types.ModuleType] = {
     "accuracy": accuracy,
     "classifier_metrics": sample_quality,
+    "label_preservation": label_preservation,  # does a translation keep the digit (CycleGAN)
 }
 
 

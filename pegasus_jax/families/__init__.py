@@ -12,6 +12,7 @@ from pegasus_jax.errors import ConfigError
 from pegasus_jax.families.base import DataInfo, Family
 from pegasus_jax.families.cgan import ConditionalGAN
 from pegasus_jax.families.classifier import Classifier
+from pegasus_jax.families.cyclegan import CycleGAN
 from pegasus_jax.families.jointgan import JointGAN
 
 _FAMILIES: dict[str, type] = {
@@ -19,6 +20,7 @@ _FAMILIES: dict[str, type] = {
     "dcgan": JointGAN,  # a single discriminator: JointGAN with one class (or one class union)
     "cgan": ConditionalGAN,  # class-conditional G, projection D: configs/cgan_cifar.py
     "classifier": Classifier,  # the evaluation classifier (no generator): configs/classifier.py
+    "cyclegan": CycleGAN,  # two domains, G_ab/G_ba, D_a/D_b: configs/cyclegan_mnist.py
 }
 
 
