@@ -46,7 +46,14 @@ def _digits(config: ml_collections.ConfigDict, coloured: bool) -> None:
   """A digit classifier of one CycleGAN domain (configs/cyclegan_mnist.py): MNIST at 32x32,
   grey, or coloured by `data.transform='colour'`. What label preservation is judged by.
 
-  MNIST_MEASURED
+    python -m pegasus_jax.main --config=configs/classifier.py:mnist \
+        --workdir=runs/classifier_mnist --config.data.data_dir=../shared/tensorflow_datasets
+    (and :mnist_colour with --workdir=runs/classifier_mnist_colour)
+
+  Measured on the 2 shared CPU cores (load average 7-11, i.e. ~1/4 of the machine): 7.4 min
+  each, data loading included. Held-out accuracy (train[55000:]): 0.980 (mnist), 0.960
+  (mnist_colour); on 1,000 test digits (the label preservation evaluation's
+  eval/classifier_accuracy_*): 0.985 and 0.965.
   """
   config.data.name = "mnist"
   config.data.classes = tuple(str(digit) for digit in range(10))

@@ -49,6 +49,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.sample_every = 1_000
   config.checkpoint_every = 2_000
   config.optimizer.schedule = "linear"  # to 0 over the run (the paper: over its second half)
+  # Not in the paper: noise on the way back in the cycle, against steganography (see
+  # families/cyclegan.py). Measured on :cpu, one seed: a -> b label preservation 0.40 with it,
+  # 0.29 without; flatter backgrounds.
+  config.cycle_noise = 0.1
   variant = arg or ""
   if variant.startswith("svhn"):
     domain_b = config.data.domain_b
@@ -58,14 +62,16 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     domain_b.transform = ""
     variant = variant[len("svhn"):].lstrip("_")
   if variant == "cpu":
-    config.total_steps = 1_500
-    config.batch_size = 16
+    config.total_steps = 3_000
+    config.batch_size = 4  # the paper's is 1: more updates in the same time than larger batches
+    config.optimizer.schedule = "constant"  # a short run: no decay
+    config.num_sample_images = 4  # the step-0 batch is what the pictures show
     config.model.g_width = 16
     config.model.g_blocks = 2
     config.model.d_width = 32
-    config.log_every = 50
-    config.sample_every = 500
-    config.checkpoint_every = 500
+    config.log_every = 100
+    config.sample_every = 1_000
+    config.checkpoint_every = 1_000
     config.keep_checkpoints = 1
   elif variant:
     raise ValueError(f"unknown variant {arg!r} of configs/cyclegan_mnist.py; valid: '', 'cpu', "

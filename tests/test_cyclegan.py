@@ -14,6 +14,7 @@ import tensorflow_datasets as tfds
 from jax.experimental.compilation_cache import compilation_cache
 from PIL import Image
 
+import classifier as classifier_configs
 import cyclegan_mnist
 from conftest import apply_overrides
 from pegasus_jax import data, families, runtime, train
@@ -95,12 +96,21 @@ class PixelScore(nn.Module):
 
 def family_with_generators(factor: float, config=None, channels: int = 3) -> CycleGAN:
   """A CycleGAN whose generators multiply by `factor` (stand-in networks, exact losses)."""
-  config = config or tiny_config(data__channels=channels, data__domain_b__channels=channels)
+  config = config or tiny_config(data__channels=channels, data__domain_b__channels=channels,
+                                 cycle_noise=0.0)
   info = DataInfo(("a", "b"), {"a": (SIZE, SIZE, channels), "b": (SIZE, SIZE, channels)})
   family = CycleGAN(config, info)
   family.generators = {"a_to_b": Scale(factor), "b_to_a": Scale(factor)}
   family.discriminator = PixelScore()
   return family
+
+
+@pytest.mark.parametrize("config", [
+    cyclegan_mnist.get_config(), cyclegan_mnist.get_config("cpu"),
+    cyclegan_mnist.get_config("svhn"), cyclegan_mnist.get_config("svhn_cpu"),
+    classifier_configs.get_config("mnist"), classifier_configs.get_config("mnist_colour")])
+def test_shipped_configs_are_valid(config):
+  validate_config(config)
 
 
 # -- the losses ---------------------------------------------------------------------------------
@@ -118,13 +128,22 @@ def test_cycle_loss_is_zero_for_identity_generators_and_measures_a_lossy_round_t
       expected = cycle_share * np.mean(np.abs(real[domain]))
       assert float(parts[f"cycle_{domain}"]) == pytest.approx(expected, rel=1e-6, abs=0.0)
       np.testing.assert_allclose(fake["b" if domain == "a" else "a"], factor * real[domain])
+  # Noise on the way back: the identity's round trip is off by |0.1 * N(0, 1)|, 0.1 * sqrt(2/pi)
+  # on average.
+  family = family_with_generators(1.0, tiny_config(data__channels=3, cycle_noise=0.1))
+  state = family.init(jax.random.PRNGKey(0))
+  big = {d: np.zeros((64, SIZE, SIZE, 3), np.float32) for d in ("a", "b")}
+  _, (_, parts) = family.generator_losses(state.g_params, state.d_params, big,
+                                          jax.random.PRNGKey(1))
+  for domain in ("a", "b"):
+    assert float(parts[f"cycle_{domain}"]) == pytest.approx(0.1 * np.sqrt(2 / np.pi), rel=0.02)
 
 
 def test_identity_loss_needs_equal_channels_and_is_zero_for_identity_generators():
   with pytest.raises(ConfigError, match=r"config.identity_weight=5.0 .* config.data.channels=1, "
                      r"config.data.domain_b.channels=3"):
     validate_config(tiny_config(identity_weight=5.0))
-  config = tiny_config(identity_weight=5.0, data__channels=3)
+  config = tiny_config(identity_weight=5.0, data__channels=3, cycle_noise=0.0)
   validate_config(config)
   real = {d: np.full((4, SIZE, SIZE, 3), 0.5, np.float32) for d in ("a", "b")}
   for factor, expected in ((1.0, 0.0), (0.5, 0.25)):  # |0.5 * 0.5 - 0.5|
@@ -222,8 +241,7 @@ def test_mnist_to_svhn_trains_a_step_on_tfds_mock_data(tmp_path, compile_once):
   data_dir = str(tmp_path / "tfds")
   for name in ("mnist", "svhn_cropped"):
     _write_mock_metadata(data_dir, name)
-  config = tiny_config("svhn_cpu", data__data_dir=data_dir, data__download=False,
-                       optimizer__schedule="constant")
+  config = tiny_config("svhn_cpu", data__data_dir=data_dir, data__download=False)
   validate_config(config)
   with tfds.testing.mock_data(num_examples=8, data_dir=data_dir):
     dataset = data.load_dataset(config)
@@ -258,9 +276,8 @@ def test_trains_through_the_loop_draws_both_directions_and_resumes_bitwise(tmp_p
                                                                            compile_once):
   monkeypatch.setattr(data, "load_dataset", lambda config, process_index=0, process_count=1:
                       random_paired_dataset())
-  # A constant learning rate: the linear schedule of :cpu depends on total_steps, which the
-  # first half of the resumed run changes.
-  config = tiny_config(optimizer__schedule="constant")
+  config = tiny_config()
+  assert config.cycle_noise > 0  # random numbers in the step: from fold_in(rng, step)
   straight = train.train_and_evaluate(config, str(tmp_path / "straight"))
   assert straight["final_step"] == 4
   metrics = straight["last_metrics"]
@@ -273,7 +290,7 @@ def test_trains_through_the_loop_draws_both_directions_and_resumes_bitwise(tmp_p
     image = np.asarray(Image.open(tmp_path / "straight" / direction / pictures[-1]))
     assert image.shape == (3 * (SIZE + 2) + 2, 3 * (SIZE + 2) + 2, shape)
   first = train.train_and_evaluate(
-      apply_overrides(tiny_config(optimizer__schedule="constant"), total_steps=2),
+      apply_overrides(tiny_config(), total_steps=2),
       str(tmp_path / "resumed"))
   assert first["final_step"] == 2
   resumed = train.train_and_evaluate(config, str(tmp_path / "resumed"))

@@ -13,6 +13,13 @@ Why the cycle: with unpaired data the adversarial loss alone only asks G_ab(a) t
 *some* image of B; the cycle asks that G_ba can bring it back, so G_ab must keep what identifies
 a -- for digits, the digit (measured by the 'label_preservation' evaluation).
 
+When one direction loses information (coloured -> grey drops the colours), the other cycle
+cannot be met honestly, and the generators meet it by steganography (Chu et al. 2017): G_ba
+hides the colours in faint patterns of its grey digit and G_ab learns to decode them, so G_ab
+turns a real grey digit (which hides nothing) into colour noise. `cycle_noise` > 0 adds Gaussian
+noise to every translation before it is translated back, which drowns such faint codes; it is
+not in the paper and off by default.
+
 Batches hold one unpaired batch of each domain ({'a', 'b'}, `data.sampler='paired'`, domain B
 configured in `config.data.domain_b`). The picture of each direction has three rows: the fixed
 inputs (from the step-0 batch), their translations and the cycle reconstructions. The family
@@ -50,11 +57,12 @@ TARGET = {"a_to_b": "b", "b_to_a": "a"}
 class CycleGANState:
   """Both generators and both discriminators (dicts by direction / domain) with their Adam states.
 
-  Instance norm keeps no statistics and the step draws no random numbers, so parameters,
-  optimiser states and the step are everything a bitwise resume needs.
+  Instance norm keeps no statistics, so parameters, optimiser states, the step and the key the
+  step folds (for the cycle noise) are everything a bitwise resume needs.
   """
 
   step: jax.Array
+  rng: jax.Array
   g_params: PyTree  # {'a_to_b': ..., 'b_to_a': ...}
   g_opt_state: PyTree
   d_params: PyTree  # {'a': ..., 'b': ...}: D_a judges domain A, D_b domain B
@@ -94,6 +102,9 @@ def cyclegan_config() -> ml_collections.ConfigDict:
 
   config.cycle_weight = 10.0  # lambda of the L1 cycle-consistency loss
   config.identity_weight = 0.0  # L1 identity loss weight (paper: 0.5 * lambda); 0 = off
+  # Std of Gaussian noise added to each translation before it is translated back in the cycle
+  # (0 = off, the paper). Against steganography: see the module docstring.
+  config.cycle_noise = 0.0
 
   config.model = ml_collections.ConfigDict()
   config.model.g_width = 32  # channels of the first generator layer; x2 per halving
@@ -127,6 +138,7 @@ def _classes(value: Any) -> str | None:
 FIELD_CHECKS: dict[str, checks.Check] = {
     "cycle_weight": checks.non_negative_float,
     "identity_weight": checks.non_negative_float,
+    "cycle_noise": checks.non_negative_float,
     "data.domain_b.name": checks.non_empty_str,
     "data.domain_b.path": checks.optional_str,
     "data.domain_b.classes": _classes,
@@ -206,6 +218,7 @@ class CycleGAN:
     self.examples_per_step = config.batch_size
     self.cycle_weight = float(config.cycle_weight)
     self.identity_weight = float(config.identity_weight)
+    self.cycle_noise = float(config.cycle_noise)
     model = config.model
     self.generators = {
         direction: ResnetGenerator(out_channels=self.shapes[TARGET[direction]][-1],
@@ -223,14 +236,14 @@ class CycleGAN:
 
   # -- state ----------------------------------------------------------------------------------
   def init(self, rng: jax.Array) -> CycleGANState:
-    keys = dict(zip(("a_to_b", "b_to_a", "a", "b"), jax.random.split(rng, 4)))
+    keys = dict(zip(("a_to_b", "b_to_a", "a", "b", "train"), jax.random.split(rng, 5)))
     g_params = {direction: init_params(self.generators[direction], keys[direction],
                                        jnp.zeros((1,) + self.shapes[SOURCE[direction]]))
                 for direction in DIRECTIONS}
     d_params = {domain: init_params(self.discriminator, keys[domain],
                                     jnp.zeros((1,) + self.shapes[domain]))
                 for domain in ("a", "b")}
-    return CycleGANState(step=jnp.zeros((), jnp.int32), g_params=g_params,
+    return CycleGANState(step=jnp.zeros((), jnp.int32), rng=keys["train"], g_params=g_params,
                          g_opt_state=self.g_tx.init(g_params), d_params=d_params,
                          d_opt_state=self.d_tx.init(d_params))
 
@@ -269,11 +282,13 @@ class CycleGAN:
 
   # -- training -------------------------------------------------------------------------------
   def generator_losses(self, g_params: PyTree, d_params: PyTree,
-                       real: Mapping[str, jax.Array]) -> tuple[jax.Array, tuple[dict, dict]]:
+                       real: Mapping[str, jax.Array], noise_key: jax.Array | None = None
+                       ) -> tuple[jax.Array, tuple[dict, dict]]:
     """The generators' total loss, and (the fakes by domain, the loss terms by name).
 
     With the identity loss on, G_ab meets a and b in one call (instance norm treats every
-    image on its own, so this is the same as two calls, compiled once).
+    image on its own, so this is the same as two calls, compiled once). With `cycle_noise`,
+    `noise_key` draws the noise added to each translation on its way back.
     """
     fake, identity = {}, {}
     for direction in DIRECTIONS:
@@ -288,7 +303,12 @@ class CycleGAN:
     for direction in DIRECTIONS:
       source, target = SOURCE[direction], TARGET[direction]
       adversarial = least_squares_g_loss(self._score(d_params, fake[target], target))
-      back = self._generate(g_params, fake[target], REVERSE[direction])
+      on_the_way_back = fake[target]
+      if self.cycle_noise:
+        noise = jax.random.normal(jax.random.fold_in(noise_key, DIRECTIONS.index(direction)),
+                                  on_the_way_back.shape)
+        on_the_way_back = on_the_way_back + self.cycle_noise * noise
+      back = self._generate(g_params, on_the_way_back, REVERSE[direction])
       cycle = mean_absolute_error(real[source], back)
       parts[f"g_adversarial_{direction}"] = adversarial
       parts[f"cycle_{source}"] = cycle
@@ -315,11 +335,13 @@ class CycleGAN:
     """One update of both generators (adversarial + cycle (+ identity)), then of both Ds.
 
     The discriminators judge the fakes of this step's generator pass (before its update), as
-    the reference implementation does; nothing here is random.
+    the reference implementation does. The only randomness, the cycle noise, comes from
+    fold_in(rng, step).
     """
     real = {"a": batch["a"], "b": batch["b"]}
+    noise_key = jax.random.fold_in(state.rng, state.step)
     (g_loss, (fake, g_parts)), g_grads = jax.value_and_grad(
-        self.generator_losses, has_aux=True)(state.g_params, state.d_params, real)
+        self.generator_losses, has_aux=True)(state.g_params, state.d_params, real, noise_key)
     g_updates, g_opt_state = self.g_tx.update(g_grads, state.g_opt_state, state.g_params)
     g_params = optax.apply_updates(state.g_params, g_updates)
 
