@@ -14,11 +14,12 @@ Why the cycle: with unpaired data the adversarial loss alone only asks G_ab(a) t
 a -- for digits, the digit (measured by the 'label_preservation' evaluation).
 
 When one direction loses information (coloured -> grey drops the colours), the other cycle
-cannot be met honestly, and the generators meet it by steganography (Chu et al. 2017): G_ba
-hides the colours in faint patterns of its grey digit and G_ab learns to decode them, so G_ab
-turns a real grey digit (which hides nothing) into colour noise. `cycle_noise` > 0 adds Gaussian
-noise to every translation before it is translated back, which drowns such faint codes; it is
-not in the paper and off by default.
+cannot be met honestly, and generators tend to meet it by steganography (Chu et al. 2017): G_ba
+hides the colours in faint patterns of its grey digit and G_ab learns to decode them, and a real
+grey digit (which hides nothing) may then come out as colour noise (configs/cyclegan_mnist.py:
+mottled multicoloured translations without it). `cycle_noise` > 0 adds Gaussian noise to every
+translation before it is translated back, which drowns such faint codes; it is not in the paper
+and off by default.
 
 Batches hold one unpaired batch of each domain ({'a', 'b'}, `data.sampler='paired'`, domain B
 configured in `config.data.domain_b`). The picture of each direction has three rows: the fixed
