@@ -34,6 +34,42 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.eval_every = 300
     config.checkpoint_every = 300
     config.keep_checkpoints = 2
+  elif arg in ("mnist", "mnist_colour"):
+    _digits(config, coloured=arg == "mnist_colour")
   elif arg:
-    raise ValueError(f"unknown variant {arg!r} of configs/classifier.py; valid: '', 'cpu'")
+    raise ValueError(f"unknown variant {arg!r} of configs/classifier.py; valid: '', 'cpu', "
+                     "'mnist', 'mnist_colour'")
   return config
+
+
+def _digits(config: ml_collections.ConfigDict, coloured: bool) -> None:
+  """A digit classifier of one CycleGAN domain (configs/cyclegan_mnist.py): MNIST at 32x32,
+  grey, or coloured by `data.transform='colour'`. What label preservation is judged by.
+
+    python -m pegasus_jax.main --config=configs/classifier.py:mnist \
+        --workdir=runs/classifier_mnist --config.data.data_dir=../shared/tensorflow_datasets
+    (and :mnist_colour with --workdir=runs/classifier_mnist_colour)
+
+  Measured on the 2 shared CPU cores (load average 7-11, i.e. ~1/4 of the machine): 7.4 min
+  each, data loading included. Held-out accuracy (train[55000:]): 0.980 (mnist), 0.960
+  (mnist_colour); on 1,000 test digits (the label preservation evaluation's
+  eval/classifier_accuracy_*): 0.985 and 0.965.
+  """
+  config.data.name = "mnist"
+  config.data.classes = tuple(str(digit) for digit in range(10))
+  config.data.split = "train[:55000]"
+  config.evals.heldout.split = "train[55000:]"
+  config.data.image_size = 32  # the CycleGAN domains' size
+  config.data.channels = 3 if coloured else 1
+  config.data.transform = "colour" if coloured else ""
+  config.model.depth = 8  # ResNet-8: digits need little
+  config.batch_size = 8  # per class: 80 images a step
+  config.total_steps = 600
+  config.optimizer.lr = 0.4  # per 128 images: 0.25 at 80 (0.1 reached 91% in 400 steps)
+  config.optimizer.warmup_steps = 50
+  config.augment.crop_padding = 2
+  config.augment.flip = False  # a mirrored digit is not a digit
+  config.log_every = 50
+  config.eval_every = 300
+  config.checkpoint_every = 300
+  config.keep_checkpoints = 1

@@ -35,7 +35,8 @@ def base_config() -> ml_collections.ConfigDict:
   config.data = ml_collections.ConfigDict()
   config.data.name = "cifar10"  # a TFDS name, 'image_folder' (reads data.path), or synthetic
   # What a batch holds (pegasus_jax.data): 'class_balanced' {'real': (K, n, H, W, C)},
-  # 'labelled' {'image', 'label'}, 'synthetic' {'x'}. The family's defaults set it.
+  # 'labelled' {'image', 'label'}, 'synthetic' {'x'}, 'paired' {'a', 'b'} (two domains,
+  # the second one set in data.domain_b). The family's defaults set it.
   config.data.sampler = "class_balanced"
   # Class names or ids; 'horse+bird' makes one class of the union (plain DCGAN on both); 'all'
   # is every image as one class (the only choice for unlabelled sets: celeb_a, most folders).
@@ -50,6 +51,9 @@ def base_config() -> ml_collections.ConfigDict:
   config.data.random_flip = True
   config.data.image_size = 32  # images are resized to image_size x image_size
   config.data.channels = 3  # 1 (grey) or 3 (RGB)
+  # Applied to the decoded images ('' = none; 'colour' = coloured digits, data.channels=3):
+  # a data set of its own for every family, e.g. the classifier of coloured MNIST.
+  config.data.transform = ""
   return config
 
 

@@ -16,7 +16,7 @@ import ml_collections
 from pegasus_jax import config_checks as checks
 from pegasus_jax import evaluators, families
 from pegasus_jax.config_defaults import flatten_config
-from pegasus_jax.data_spec import SAMPLERS
+from pegasus_jax.data_spec import SAMPLERS, TRANSFORMS
 from pegasus_jax.errors import ConfigError
 
 
@@ -54,6 +54,7 @@ COMMON_CHECKS: dict[str, checks.Check] = {
     "data.random_flip": checks.boolean,
     "data.image_size": checks.positive_int,
     "data.channels": checks.one_of(1, 3),
+    "data.transform": checks.one_of(*TRANSFORMS),
 }
 
 OPEN_SECTIONS = ("evals.",)  # free-form: each entry is checked by its evaluator

@@ -69,4 +69,8 @@ def check_delivers(consumed: DataSpec, delivered_per_process: DataSpec, process_
 
 
 # `config.data.sampler` values (`pegasus_jax.data` builds them): which fields a batch holds.
-SAMPLERS = ("class_balanced", "labelled", "synthetic")
+SAMPLERS = ("class_balanced", "labelled", "synthetic", "paired")
+
+# `config.data.transform` values (`pegasus_jax.data.transforms` applies them to decoded images):
+# '' none; 'colour': every image's ink and paper get their own seeded colours (3 channels).
+TRANSFORMS = ("", "colour")

@@ -27,7 +27,7 @@ def test_shipped_configs_are_valid(config):
     ("total_steps", 2.5, r"config.total_steps=2.5 must be a positive integer"),
     ("model__d_norm", "layer", r"config.model.d_norm='layer' must be one of \['spectral'"),
     ("data__image_size", 48, r"config.data.image_size=48 must be a power of two"),
-    ("data__sampler", "paired", r"config.data.sampler='paired' must be one of"),
+    ("data__sampler", "zipped", r"config.data.sampler='zipped' must be one of"),
     ("data__channels", 2, r"config.data.channels=2 must be one of \[1, 3\]"),
     ("optimizer__g_lr", float("nan"), r"config.optimizer.g_lr=nan must be a finite number > 0"),
     ("optimizer__b1", 1.0, r"config.optimizer.b1=1.0 must be a number in \[0, 1\)"),

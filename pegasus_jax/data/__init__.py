@@ -4,7 +4,9 @@ Sources: TFDS image sets (`data.tfds_source`), image folders (`data.image_folder
 `config.data.name='image_folder'`), and seeded synthetic data (`data.synthetic`,
 `config.data.name='gaussian_mixture'`). Samplers (`config.data.sampler`) decide what a batch
 holds: 'class_balanced' {'real': (K, n, H, W, C)}, 'labelled' {'image', 'label'}, 'synthetic'
-{'x'}. The resolution and channels are data settings (`data.image_size`, `data.channels`).
+{'x'}, 'paired' {'a', 'b'} (two unpaired domains, `data.paired`). The resolution, channels and
+a transform (`data.transforms`, e.g. coloured digits) are data settings (`data.image_size`,
+`data.channels`, `data.transform`).
 
 `load_dataset` reads the source once and reports a `DataInfo` (labels, example shapes) from which
 a family is built; the family then says how many examples a step consumes and
@@ -23,7 +25,7 @@ from typing import Any, Mapping, Protocol
 import ml_collections
 import numpy as np
 
-from pegasus_jax.data import synthetic
+from pegasus_jax.data import paired, synthetic, transforms
 from pegasus_jax.data.image_folder import load_folder_images
 from pegasus_jax.data.samplers import ClassBalancedSampler, LabelledSampler
 from pegasus_jax.data.tfds_source import ClassImages, DatasetMissingError, load_class_images
@@ -50,13 +52,19 @@ def load_images(config: ml_collections.ConfigDict, process_index: int = 0,
   if data.name == IMAGE_FOLDER:
     if not data.path:
       raise ConfigError("config.data.name='image_folder' needs --config.data.path=DIR")
-    return load_folder_images(
+    loaded = load_folder_images(
         data.path, data.classes, image_size=data.image_size, channels=data.channels,
         process_index=process_index, process_count=process_count)
-  return load_class_images(
-      data.name, data.classes, split=data.split, data_dir=data.data_dir,
-      download=data.download, image_size=data.image_size, channels=data.channels,
-      process_index=process_index, process_count=process_count)
+  else:
+    loaded = load_class_images(
+        data.name, data.classes, split=data.split, data_dir=data.data_dir,
+        download=data.download, image_size=data.image_size, channels=data.channels,
+        process_index=process_index, process_count=process_count)
+  transform = data.get("transform", "")  # runs saved before the field existed have none
+  if not transform:
+    return loaded
+  return ClassImages(loaded.labels, [transforms.apply(transform, images, data.channels)
+                                     for images in loaded.images])
 
 
 @dataclasses.dataclass
@@ -93,7 +101,7 @@ class SyntheticDataset:
                                       process_index=process_index)
 
 
-Dataset = ImageDataset | SyntheticDataset
+Dataset = ImageDataset | SyntheticDataset | paired.PairedDataset
 
 
 def load_dataset(config: ml_collections.ConfigDict, process_index: int = 0,
@@ -113,6 +121,12 @@ def load_dataset(config: ml_collections.ConfigDict, process_index: int = 0,
       raise ConfigError(f"config.data.name={synthetic.NAME!r} needs config.data.{missing[0]}")
     return SyntheticDataset(synthetic.GaussianMixture(
         data.mixture_means, data.mixture_stds, data.mixture_weights))
+  if sampler_name == "paired":
+    domains = paired.domain_configs(config)
+    return paired.PairedDataset.from_class_images(
+        *(load_images(domain, process_index, process_count) for domain in domains),
+        labels=tuple(paired.domain_label(domain.data) for domain in domains),
+        random_flip=data.random_flip)
   return ImageDataset(load_images(config, process_index, process_count), sampler_name,
                       data.random_flip)
 

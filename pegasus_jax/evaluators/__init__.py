@@ -24,7 +24,13 @@ from absl import logging
 from pegasus_jax import config_checks as checks
 from pegasus_jax.data_spec import DataInfo
 from pegasus_jax.errors import ConfigError
-from pegasus_jax.evaluators import accuracy, linear_probe, sample_quality, toy_distance
+from pegasus_jax.evaluators import (
+    accuracy,
+    label_preservation,
+    linear_probe,
+    sample_quality,
+    toy_distance,
+)
 
 Evaluator = Callable[[Any], Mapping[str, float]]
 
@@ -33,6 +39,7 @@ _TYPES: dict[str, types.ModuleType] = {
     "classifier_metrics": sample_quality,
     "linear_probe": linear_probe,  # frozen-encoder probe accuracy (Encodes runs: BiGAN)
     "toy_distance": toy_distance,  # W1 and mode coverage of 1-D samples (configs/toy1d.py)
+    "label_preservation": label_preservation,  # does a translation keep the digit (CycleGAN)
 }
 
 

@@ -13,6 +13,7 @@ from pegasus_jax.families.base import DataInfo, Family
 from pegasus_jax.families.bigan import BiGAN
 from pegasus_jax.families.cgan import ConditionalGAN
 from pegasus_jax.families.classifier import Classifier
+from pegasus_jax.families.cyclegan import CycleGAN
 from pegasus_jax.families.jointgan import JointGAN
 from pegasus_jax.families.toy1d import Toy1DGAN
 
@@ -23,6 +24,7 @@ _FAMILIES: dict[str, type] = {
     "classifier": Classifier,  # the evaluation classifier (no generator): configs/classifier.py
     "bigan": BiGAN,  # encoder + generator + joint discriminator: configs/bigan_mnist.py
     "toy1d": Toy1DGAN,  # 1-D toy GAN, minimax vs non-saturating: configs/toy1d.py
+    "cyclegan": CycleGAN,  # two domains, G_ab/G_ba, D_a/D_b: configs/cyclegan_mnist.py
 }
 
 

@@ -6,8 +6,9 @@ family means one class with the `Family` shape, registered in `pegasus_jax.famil
 
 Optional abilities are declared, not probed: a family that draws images from a prior *is* a
 `GeneratesFromPrior` (it has `latents` and `generate`), one that draws a requested class is a
-`ConditionalGenerator`, and so on. Tools and evaluators check the one they need with
-`require(...)`, which says clearly which run lacks what.
+`ConditionalGenerator`, one that maps images between two domains `Translates`, and so on.
+Tools and evaluators check the one they need with `require(...)`, which says clearly which run
+lacks what.
 """
 
 from __future__ import annotations
@@ -113,12 +114,21 @@ class ScoresWithDiscriminators(Protocol):
     """Every class discriminator's logit for every image, evaluation mode: (K, N)."""
 
 
+@runtime_checkable
+class Translates(Protocol):
+  """Maps images of one domain to the other (CycleGAN's two generators)."""
+
+  def translate(self, state: Any, images: jax.Array, direction: str) -> jax.Array:
+    """Images in [-1, 1] of the other domain; direction 'a_to_b' or 'b_to_a' (static)."""
+
+
 CAPABILITY_NAMES = {
     GeneratesFromPrior: "generate images from a prior (latents -> images)",
     ConditionalGenerator: "generate images of a requested class",
     Encodes: "encode images to latent codes",
     Classifies: "classify images",
     ScoresWithDiscriminators: "score images with class discriminators",
+    Translates: "translate images between two domains",
 }
 
 
