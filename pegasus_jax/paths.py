@@ -23,11 +23,15 @@ import os
 import shutil
 from typing import Union
 
+import fsspec
 import numpy as np
 from etils import epath
 
 # Before any gs:// path is used (etils reads it on every call): fsspec, not gfile; see above.
 os.environ.setdefault("EPATH_USE_TF", "false")
+# No cached listings: a bucket changes under this process (tensorstore writes Orbax's array
+# data outside fsspec; other hosts and processes write too), and Orbax lists to find steps.
+fsspec.config.conf.setdefault("gcs", {}).setdefault("use_listings_cache", False)
 
 OBJECT_STORE_SCHEMES = ("gs://",)
 PathLike = Union[str, os.PathLike]
@@ -109,16 +113,17 @@ def save_npz(path: PathLike, *, compressed: bool = False, atomic: bool = False,
 def move_tree(source: PathLike, target: PathLike) -> None:
   """Move a directory tree. Object storage has no rename: copy every object, then delete.
 
-  A crash half-way leaves both copies (the source is deleted last), never neither.
+  The copies are server-side; the source is deleted last, so a crash half-way leaves both
+  copies, never neither.
   """
   if is_local(source) and is_local(target):
     shutil.move(os.fspath(source), os.fspath(target))
     return
-  source, target = resolve(source), resolve(target)
-  for root, _, files in source.walk():
-    for name in files:
-      (target / (root / name).relative_to(source)).write_bytes((root / name).read_bytes())
-  source.rmtree()
+  fs, source_key = fsspec.core.url_to_fs(os.fspath(resolve(source)))
+  _, target_key = fsspec.core.url_to_fs(os.fspath(resolve(target)))
+  for key in fs.find(source_key):
+    fs.copy(key, target_key + key[len(source_key):])
+  fs.rm(source_key, recursive=True)
 
 
 def configure_emulator() -> None:
@@ -138,7 +143,6 @@ def configure_emulator() -> None:
   os.environ.setdefault("TENSORSTORE_GCS_HTTP_URL", url)
   os.environ.setdefault("GOOGLE_AUTH_TOKEN_FOR_TESTING", "emulator")
   os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")  # read at gcsfs import
-  import fsspec  # pylint: disable=g-import-not-at-top
   fsspec.config.conf.setdefault("gcs", {}).setdefault("token", "anon")
 
 
