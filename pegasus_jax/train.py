@@ -140,10 +140,10 @@ class PreemptionWatcher:
 def _lock_workdir(workdir: str
                   ) -> workdir_lock.WorkdirLock | workdir_lock.ObjectStoreLock | None:
   """Process 0 takes the workdir lock; all processes fail together if it cannot."""
-  lock = workdir_lock.open_lock(workdir) if jax.process_index() == 0 else None
-  error = None
-  if lock is not None:
+  lock, error = None, None
+  if jax.process_index() == 0:
     try:
+      lock = workdir_lock.open_lock(workdir)  # on gs:// this may already fail (credentials)
       lock.acquire()
     except (workdir_lock.WorkdirLockedError, OSError) as e:
       error = e

@@ -209,7 +209,14 @@ class ObjectStoreLock:
     self.workdir = str(workdir).rstrip("/")
     self.path = f"{self.workdir}/{LOCK_NAME}"
     bucket, _, name = self.path[len("gs://"):].partition("/")
-    self._blob = storage.Client().bucket(bucket).blob(name)  # honours STORAGE_EMULATOR_HOST
+    try:
+      client = storage.Client()  # honours STORAGE_EMULATOR_HOST
+    except Exception as e:  # pylint: disable=broad-except  # google.auth: no credentials found
+      raise WorkdirNotWritableError(
+          errno.EACCES, f"cannot open {self.workdir} ({type(e).__name__}: {e}); on a Cloud "
+          "VM check its service account, elsewhere run `gcloud auth application-default "
+          "login`") from e
+    self._blob = client.bucket(bucket).blob(name)
     self.info = _holder_info()
     self.generation: int | None = None
     self.held = False
@@ -236,7 +243,7 @@ class ObjectStoreLock:
                                     if_generation_match=if_generation_match)
     except exceptions.PreconditionFailed:
       return False
-    except exceptions.GoogleAPICallError as e:
+    except Exception as e:  # pylint: disable=broad-except  # HTTP, connection, auth errors
       raise WorkdirNotWritableError(
           errno.EACCES, f"cannot write the lock {self.path} ({type(e).__name__}: {e}); check "
           "the bucket's name and your credentials (gcloud auth application-default login), "
