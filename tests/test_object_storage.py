@@ -114,7 +114,8 @@ def test_probes_on_object_storage(emulator, caplog):
 # Harmless, and the same for a local corrupt checkpoint restored in-process.
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_train_kill_resume_on_gcs_is_bitwise_and_refuses_a_second_writer(emulator, child_env):
-  from pegasus_jax import checkpoint, imaging, paths, restore, runtime, sampling, train, workdir_lock  # pylint: disable=g-import-not-at-top
+  from pegasus_jax import (checkpoint, evaluate, imaging, latent, paths, restore, runtime,  # pylint: disable=g-import-not-at-top
+                           sampling, train, workdir_lock)
   workdir = f"gs://{BUCKET}/run"
   committed_9 = paths.resolve(f"{workdir}/checkpoints/9/{checkpoint.COMMIT_MARKER}")
 
@@ -177,15 +178,18 @@ def test_train_kill_resume_on_gcs_is_bitwise_and_refuses_a_second_writer(emulato
                        for name in objects if "/events.out.tfevents." in name))
   assert {"d_loss/horse", "g_loss_total", "steps_per_sec", "samples"} <= tags, tags
 
-  # 5. The CLI's grid is what the same checkpoint and seed give here; .npz and .png outputs
-  #    can go to the bucket too.
+  # 5. The CLI's grid is what the same checkpoint and seed give here; the tools' other
+  #    outputs (.npz samples, latent strips, GIFs, JSON) go to the bucket and back too.
   images = sampling.generate_images(restore.load_run(workdir, step=6), 4, seed=0)
   assert paths.read_bytes(f"{workdir}/sampled_at_6.png") == imaging.png_bytes(
       imaging.image_grid(images))
   sampling.write_images(f"{workdir}/pegasi.npz", images)
-  assert np.array_equal(paths.load_npz(f"{workdir}/pegasi.npz")["images"], images)
+  assert np.array_equal(evaluate.load_samples(f"{workdir}/pegasi.npz"), images)
   run = restore.load_run(workdir)
   assert run.step == 24
+  written = latent.run_interpolate(run, f"{workdir}/latent/interpolate", "0", "1", 3,
+                                   ("slerp",))
+  assert all(paths.resolve(path).exists() for path in written.values()), written
 
   # 6. A corrupt checkpoint (an array object lost) is skipped and moved aside: copy + delete.
   data_files = [n for n in emulator.list_objects(BUCKET, "run/checkpoints/24/state/")
