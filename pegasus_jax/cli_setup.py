@@ -19,7 +19,7 @@ from absl import app, flags, logging
 
 from pegasus_jax.errors import UserError
 
-_CHATTY = ("/orbax/", "/tensorflow_datasets/")
+_CHATTY = ("/orbax/", "/tensorflow_datasets/", "/fsspec/", "/gcsfs/")
 USER_ERROR_EXIT = 2
 
 

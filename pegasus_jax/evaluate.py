@@ -11,6 +11,8 @@ r"""Score generated images with the CIFAR classifier (and optionally the FID Inc
 Prints a table and writes JSON: num_samples, classifier_is(_std), fcd per class and union,
 pegasus_score, pegasus_rate, class_histogram, and with Inception weights fid, inception_score,
 kid (against the real images of the requested classes). Real-image statistics are cached.
+Samples, workdirs, the cache and the JSON may be local or on object storage (gs://); the
+Inception weights file is read locally.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 from absl import app, flags, logging
 
-from pegasus_jax import cli_setup, restore, sampling
+from pegasus_jax import cli_setup, paths, restore, sampling
 from pegasus_jax.errors import ConfigError
 from pegasus_jax.evaluation import classifier_metrics as cm
 from pegasus_jax.evaluators.sample_quality import split_class_labels
@@ -55,13 +57,13 @@ def _define_flags() -> None:
 
 # -- loading ----------------------------------------------------------------------------------
 def load_samples(path: str) -> np.ndarray:
-  """The 'images' array of an .npz (or the only array in it)."""
-  with np.load(path) as npz:
-    if "images" in npz.files:
-      return npz["images"]
-    if len(npz.files) == 1:
-      return npz[npz.files[0]]
-    raise cm.SampleError(f"{path} has arrays {npz.files}; expected one named 'images'")
+  """The 'images' array of an .npz (or the only array in it), local or on object storage."""
+  arrays = paths.load_npz(path)
+  if "images" in arrays:
+    return arrays["images"]
+  if len(arrays) == 1:
+    return next(iter(arrays.values()))
+  raise cm.SampleError(f"{path} has arrays {sorted(arrays)}; expected one named 'images'")
 
 
 def load_classifier(workdir: str, which: str = "best") -> cm.LoadedClassifier:
@@ -84,17 +86,14 @@ def inception_metrics(weights: str, images: np.ndarray, classifier: cm.LoadedCla
        "network": "fid_inception_v3_2015_12_05", "weights": weights_hash},
       sort_keys=True).encode()).hexdigest()[:20]
   path = os.path.join(cache_dir, f"inception_reference_{key}.npz")
-  if os.path.exists(path):
-    with np.load(path) as cached:
-      real_features = cached["features"]
+  if paths.resolve(path).exists():
+    real_features = paths.load_npz(path)["features"]
   else:
     real = cm.load_real_images(data_name, classes, split, data_dir,
                                classifier.image_shape[0], classifier.image_shape[2])
     real_images = np.concatenate([real[c] for c in classes]).astype(np.float32) / 127.5 - 1
     real_features, _ = inception.inception_features_and_logits(variables, real_images)
-    os.makedirs(cache_dir, exist_ok=True)
-    np.savez(path + ".tmp.npz", features=real_features)
-    os.replace(path + ".tmp.npz", path)
+    paths.save_npz(path, atomic=True, features=real_features)
   quantised = np.round((images + 1.0) * 127.5) / 127.5 - 1.0  # the protocol: uint8 first
   features, logits = inception.inception_features_and_logits(variables, quantised)
   fid = gan_metrics.frechet_distance(*gan_metrics.feature_statistics(features),
@@ -162,18 +161,16 @@ def run_cli(*, classifier: str, samples: str | None = None, workdir: str | None 
     run = restore.load_run(workdir, step)
     images = sampling.generate_images(run, num, seed)
     classes = list(classes or split_class_labels(run.family.class_labels))
-    source = {"gan_workdir": os.path.abspath(workdir), "gan_step": run.step, "seed": seed}
+    source = {"gan_workdir": str(paths.resolve(workdir)), "gan_step": run.step, "seed": seed}
   else:
     images = load_samples(samples)
-    source = {"samples": os.path.abspath(samples)}
+    source = {"samples": str(paths.resolve(samples))}
   result = evaluate(images, loaded, list(classes), real_split=real_split, data_dir=data_dir,
                     cache_dir=cache_dir, inception_weights=inception_weights)
   result.update(source)
   print(format_table(result), flush=True)
   if json_path:
-    os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
-    with open(json_path, "w") as f:
-      json.dump(result, f, indent=2, sort_keys=True)
+    paths.write_text(json_path, json.dumps(result, indent=2, sort_keys=True))
     logging.info("wrote %s", json_path)
   return result
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import math
-import os
 
 import numpy as np
 from PIL import Image
+
+from pegasus_jax import paths
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
@@ -32,7 +34,14 @@ def image_grid(images: np.ndarray, columns: int | None = None, padding: int = 2)
   return grid
 
 
-def save_png(path: str, image: np.ndarray) -> None:
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+def png_bytes(image: np.ndarray) -> bytes:
+  """A uint8 (H, W, C) image encoded as PNG (C = 1: greyscale)."""
   image = image[..., 0] if image.shape[-1] == 1 else image
-  Image.fromarray(image).save(path)
+  buffer = io.BytesIO()
+  Image.fromarray(image).save(buffer, format="PNG")
+  return buffer.getvalue()
+
+
+def save_png(path: paths.PathLike, image: np.ndarray) -> None:
+  """Write a PNG to a local path or object storage (encoded in memory, written in one go)."""
+  paths.write_bytes(path, png_bytes(image))

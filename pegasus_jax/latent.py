@@ -22,6 +22,7 @@ jitted with explicit PRNG keys: the same flags give the same files. Outputs go t
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import math
 import os
@@ -34,7 +35,7 @@ import optax
 from absl import app, flags, logging
 from PIL import Image
 
-from pegasus_jax import cli_setup, imaging, restore, sampling, scoring
+from pegasus_jax import cli_setup, imaging, paths, restore, sampling, scoring
 from pegasus_jax.errors import ConfigError
 from pegasus_jax.families.base import GeneratesFromPrior, require
 
@@ -94,12 +95,12 @@ def load_latents(run: Any, spec: str, num: int = 1) -> np.ndarray:
   path, row = spec, None
   if ":" in spec and spec.rsplit(":", 1)[1].isdigit():
     path, row = spec.rsplit(":", 1)[0], int(spec.rsplit(":", 1)[1])
-  if not os.path.isfile(path):
+  if not paths.resolve(path).is_file():
     raise ConfigError(f"latent source {spec!r} is neither a seed nor an existing .npz file")
-  with np.load(path) as saved:
-    if "latents" not in saved:
-      raise ConfigError(f"{path} has no array 'latents' (has {list(saved)})")
-    latents = np.asarray(saved["latents"], np.float32)
+  saved = paths.load_npz(path)
+  if "latents" not in saved:
+    raise ConfigError(f"{path} has no array 'latents' (has {list(saved)})")
+  latents = np.asarray(saved["latents"], np.float32)
   latents = latents.reshape(1, -1) if latents.ndim == 1 else latents
   z_dim = latent_dim(run)
   if latents.ndim != 2 or latents.shape[1] != z_dim:
@@ -273,13 +274,14 @@ def write_gif(path: str, frames: np.ndarray, frame_ms: int = 120, scale: int = 0
   sequence = list(frames) + (list(frames[-2:0:-1]) if pingpong else [])
   images = [Image.fromarray(f[..., 0] if f.shape[-1] == 1 else f) for f in sequence]
   images = [im.resize((im.width * scale, im.height * scale), Image.NEAREST) for im in images]
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  images[0].save(path, save_all=True, append_images=images[1:], duration=frame_ms, loop=0)
+  buffer = io.BytesIO()
+  images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:],
+                 duration=frame_ms, loop=0)
+  paths.write_bytes(path, buffer.getvalue())
 
 
 def _write_json(path: str, payload: dict[str, Any]) -> None:
-  with open(path, "w") as f:
-    json.dump(payload, f, indent=2)
+  paths.write_text(path, json.dumps(payload, indent=2))
 
 
 def _run_info(run: Any) -> dict[str, Any]:
@@ -295,7 +297,7 @@ def run_interpolate(run: Any, out: str, start: str, end: str, frames: int,
   for spec, z in ((start, a), (end, b)):
     if len(z) != 1:
       raise ConfigError(f"{spec!r} holds {len(z)} latents; pick one with FILE.npz:ROW")
-  os.makedirs(out, exist_ok=True)
+  paths.makedirs(out)
   written = {}
   for method in methods:
     path = interpolate(a[0], b[0], frames, method)
@@ -303,7 +305,7 @@ def run_interpolate(run: Any, out: str, start: str, end: str, frames: int,
     stem = os.path.join(out, f"interpolate_{method}")
     imaging.save_png(stem + ".png", imaging.image_grid(images, columns=len(images)))
     write_gif(stem + ".gif", images, frame_ms, gif_scale)
-    np.savez(stem + ".npz", latents=path, norms=np.linalg.norm(path, axis=1))
+    paths.save_npz(stem + ".npz", latents=path, norms=np.linalg.norm(path, axis=1))
     written.update({f"{method}_png": stem + ".png", f"{method}_gif": stem + ".gif",
                     f"{method}_npz": stem + ".npz"})
   _write_json(os.path.join(out, "interpolate.json"), dict(
@@ -315,11 +317,11 @@ def run_search(run: Any, scorer: scoring.Scorer, out: str, num: int, top_k: int,
                batch_size: int = 256) -> SearchResult:
   """top_k.png (best first, row-major), top_k.json (scores), top_k.npz (latents)."""
   result = search(run, scorer, num, top_k, seed, batch_size)
-  os.makedirs(out, exist_ok=True)
+  paths.makedirs(out)
   imaging.save_png(os.path.join(out, "top_k.png"),
                    imaging.image_grid(generate(run, result.latents, batch_size)))
-  np.savez(os.path.join(out, "top_k.npz"), latents=result.latents, scores=result.scores,
-           indices=result.indices, seed=seed)
+  paths.save_npz(os.path.join(out, "top_k.npz"), latents=result.latents, scores=result.scores,
+                 indices=result.indices, seed=np.asarray(seed))
   all_scores = result.all_scores
   _write_json(os.path.join(out, "top_k.json"), dict(
       _run_info(run), scorer=scorer.name, scorer_description=scorer.description, seed=seed,
@@ -336,16 +338,16 @@ def run_optimize(run: Any, scorer: scoring.Scorer, out: str, start: str, num: in
                  lr: float, project: bool, batch_size: int = 256) -> OptimizeResult:
   """before.png, after.png, before_after.png (top row before), optimized.npz/.json."""
   result = optimize(run, scorer, load_latents(run, start, num), steps, lr, project)
-  os.makedirs(out, exist_ok=True)
+  paths.makedirs(out)
   before = generate(run, result.start_latents, batch_size)
   after = generate(run, result.latents, batch_size)
   imaging.save_png(os.path.join(out, "before.png"), imaging.image_grid(before))
   imaging.save_png(os.path.join(out, "after.png"), imaging.image_grid(after))
   imaging.save_png(os.path.join(out, "before_after.png"),
                    imaging.image_grid(np.concatenate([before, after]), columns=len(before)))
-  np.savez(os.path.join(out, "optimized.npz"), latents=result.latents, scores=result.scores,
-           start_latents=result.start_latents, start_scores=result.start_scores,
-           history=result.history)
+  paths.save_npz(os.path.join(out, "optimized.npz"), latents=result.latents,
+                 scores=result.scores, start_latents=result.start_latents,
+                 start_scores=result.start_scores, history=result.history)
   _write_json(os.path.join(out, "optimized.json"), dict(
       _run_info(run), scorer=scorer.name, start=start, steps=steps, lr=lr, project=project,
       shell_radius=shell_radius(result.latents.shape[1]),

@@ -9,11 +9,20 @@ import jax
 import numpy as np
 from clu import metric_writers
 
+from pegasus_jax import event_files, paths
+
 
 def create_writer(workdir: str) -> metric_writers.MetricWriter:
-  """TensorBoard events + log lines from process 0; other processes only log."""
-  return metric_writers.create_default_writer(
-      workdir, just_logging=jax.process_index() > 0, asynchronous=True)
+  """TensorBoard events + log lines from process 0; other processes only log.
+
+  A local workdir gets clu's default (tf.summary) writer; one on object storage gets
+  `event_files.EventFileWriter`, which writes the same events through `pegasus_jax.paths`.
+  """
+  if jax.process_index() > 0 or paths.is_local(workdir):
+    return metric_writers.create_default_writer(
+        workdir, just_logging=jax.process_index() > 0, asynchronous=True)
+  return metric_writers.AsyncMultiWriter([metric_writers.LoggingWriter(),
+                                          event_files.EventFileWriter(workdir)])
 
 
 def flatten_metrics(metrics: Mapping[str, np.ndarray], labels: Sequence[str]

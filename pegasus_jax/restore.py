@@ -2,19 +2,19 @@
 
 `sample`, `latent`, `evaluate`, the classifier-metrics loader and the evaluators all call
 `load_run`; it rebuilds the family from the config and data description saved with the
-checkpoint, restores the newest (or a given, or the best) step, and closes the store.
+checkpoint, restores the newest (or a given, or the best) step, and closes the store. The
+workdir may be local or on object storage (`gs://`, see `paths`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Any
 
 import jax
 import ml_collections
 
-from pegasus_jax import checkpoint, families, runtime
+from pegasus_jax import checkpoint, families, paths, runtime
 from pegasus_jax.data_spec import DataInfo
 from pegasus_jax.errors import RunNotFoundError
 from pegasus_jax.families.base import Family
@@ -44,8 +44,8 @@ def _data_info(meta: dict[str, Any]) -> DataInfo:
                   {k: tuple(v) for k, v in saved["example_shapes"].items()})
 
 
-def _has_steps(directory: str) -> bool:
-  if not os.path.isdir(directory):
+def _has_steps(directory: paths.PathLike) -> bool:
+  if not paths.resolve(directory).is_dir():
     return False
   store = checkpoint.CheckpointStore(directory, keep=1_000_000, asynchronous=False)
   try:
@@ -60,12 +60,12 @@ def load_run(workdir: str, step: int | None = None, *, prefer_best: bool = False
   `prefer_best`: the step kept in WORKDIR/checkpoints_best/ when the run kept one (a classifier
   by validation accuracy), else the latest. RunNotFoundError when there is nothing to load.
   """
-  workdir = os.path.abspath(workdir)
-  checkpoint_dir = os.path.join(workdir, "checkpoints")
-  best_dir = os.path.join(workdir, checkpoint.BEST_DIR)
+  root = paths.resolve(workdir)
+  workdir, checkpoint_dir, best_dir = (str(root), str(root / "checkpoints"),
+                                       str(root / checkpoint.BEST_DIR))
   if prefer_best and step is None and _has_steps(best_dir):
     checkpoint_dir = best_dir
-  if not os.path.isdir(checkpoint_dir):
+  if not paths.resolve(checkpoint_dir).is_dir():
     raise RunNotFoundError(f"no checkpoints in {workdir} (expected {checkpoint_dir}); is it "
                            "the --workdir of a training run?")
   store = checkpoint.CheckpointStore(checkpoint_dir, keep=1_000_000, asynchronous=False)

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pegasus_jax import imaging
+from pegasus_jax import imaging, paths
 from pegasus_jax.errors import ConfigError
 from pegasus_jax.families.base import ConditionalGenerator, GeneratesFromPrior, require
 
@@ -58,7 +58,6 @@ def write_images(path: str, images: np.ndarray) -> None:
   if extension == ".png":
     imaging.save_png(path, imaging.image_grid(images))
   elif extension == ".npz":
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    np.savez_compressed(path, images=images)
+    paths.save_npz(path, compressed=True, images=images)
   else:
     raise ConfigError(f"--out={path!r}: use a .png (grid) or .npz (array) file name")

@@ -12,6 +12,10 @@ function (multi-host: start all workers with the same command).
 Never lose a run: the workdir is locked to one job; it is probed for writes (and room for a
 checkpoint) before any work; SIGTERM/SIGINT (or, multi-host, JAX's preemption notice) finish the
 current step, save, and return with `summary["preempted"]`; a failed save stops the job.
+
+The workdir may be a local folder or a `gs://` URI: every file the loop writes (lock, probes,
+config, pictures, events, checkpoints) goes through `pegasus_jax.paths`; free disk space is
+checked only where that notion exists (locally).
 """
 
 from __future__ import annotations
@@ -30,8 +34,8 @@ from absl import logging
 from clu import periodic_actions
 from jax.sharding import Mesh
 
-from pegasus_jax import (checkpoint, data, evaluators, families, imaging, metrics, restore,
-                         runtime, workdir_lock)
+from pegasus_jax import (checkpoint, data, evaluators, families, imaging, metrics, paths,
+                         restore, runtime, workdir_lock)
 from pegasus_jax.config_defaults import flatten_config
 from pegasus_jax.config_validation import validate_config
 from pegasus_jax.data.prefetch import DevicePrefetcher
@@ -133,12 +137,13 @@ class PreemptionWatcher:
     return self.reason is not None
 
 
-def _lock_workdir(workdir: str) -> workdir_lock.WorkdirLock | None:
+def _lock_workdir(workdir: str
+                  ) -> workdir_lock.WorkdirLock | workdir_lock.ObjectStoreLock | None:
   """Process 0 takes the workdir lock; all processes fail together if it cannot."""
-  lock = workdir_lock.WorkdirLock(workdir) if jax.process_index() == 0 else None
-  error = None
-  if lock is not None:
+  lock, error = None, None
+  if jax.process_index() == 0:
     try:
+      lock = workdir_lock.open_lock(workdir)  # on gs:// this may already fail (credentials)
       lock.acquire()
     except (workdir_lock.WorkdirLockedError, OSError) as e:
       error = e
@@ -154,10 +159,13 @@ def _lock_workdir(workdir: str) -> workdir_lock.WorkdirLock | None:
 
 
 def _prepare_workdir(workdir: str) -> str:
-  """Create the workdir and its checkpoint directory; a clear error if that is impossible."""
+  """Create the workdir and its checkpoint directory; a clear error if that is impossible.
+
+  (Object storage has no directories to create: the write probe and the lock find out.)
+  """
   checkpoint_dir = os.path.join(workdir, "checkpoints")
   try:
-    os.makedirs(checkpoint_dir, exist_ok=True)
+    paths.makedirs(checkpoint_dir)
   except OSError as e:
     raise workdir_lock.WorkdirNotWritableError(
         e.errno, f"cannot create {checkpoint_dir} ({e.strerror or e}); check the --workdir "
@@ -181,8 +189,8 @@ def _finish_saves(store: checkpoint.CheckpointStore, error: BaseException | None
 
 def _write_config(workdir: str, config: ml_collections.ConfigDict) -> None:
   if jax.process_index() == 0:
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-      json.dump(checkpoint.config_to_dict(config), f, indent=2, sort_keys=True)
+    paths.write_text(os.path.join(workdir, "config.json"),
+                     json.dumps(checkpoint.config_to_dict(config), indent=2, sort_keys=True))
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
@@ -192,7 +200,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   `checkpoint.IncompatibleCheckpointError` when the workdir holds another model's checkpoints,
   and NonFiniteLossError when the losses blow up.
   """
-  workdir = os.path.abspath(workdir)
+  workdir = str(paths.resolve(workdir))  # gs:// stays a URI (abspath made it a folder 'gs:')
   validate_config(config, num_devices=jax.device_count(), num_processes=jax.process_count())
   checkpoint_dir = _prepare_workdir(workdir)
   lock = _lock_workdir(workdir)

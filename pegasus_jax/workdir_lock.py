@@ -7,6 +7,13 @@ NFS. A lock whose holder ran on this host and is no longer alive (killed with SI
 machine's OOM killer, ...) is stale: it is taken over with a warning. A lock held from another
 host cannot be checked from here, so it is refused with a message saying how to remove it.
 Only process 0 of a multi-host job takes the lock (the caller decides; see `train.py`).
+
+On object storage (`gs://`) there is no link, rename or flock; GCS instead offers generation
+preconditions, which make every step of the same protocol a single atomic request:
+create-if-absent (`if_generation_match=0`: exactly one of two racing jobs gets the lock), take
+over a stale lock only if it is still the generation that was judged stale (a racing job that
+took it first makes ours fail), and release only our own generation. `open_lock` picks the
+kind from the path.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from typing import Any
 
 from absl import logging
 
+from pegasus_jax import paths
 from pegasus_jax.errors import UserError
 
 LOCK_NAME = "pegasus_jax.lock"
@@ -69,18 +77,36 @@ def describe(holder: dict[str, Any]) -> str:
           f"{holder.get('start_time', '?')}, command {' '.join(holder.get('argv', [])) or '?'}")
 
 
+def _holder_info() -> dict[str, Any]:
+  """What a lock says about the job holding it (the token tells our own lock apart)."""
+  return {
+      "host": socket.gethostname(), "pid": os.getpid(),
+      "pid_start_ticks": _process_start_ticks(os.getpid()),
+      "start_time": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+      "argv": list(sys.argv), "token": uuid.uuid4().hex,
+  }
+
+
+def _is_stale(holder: dict[str, Any], host: str) -> bool:
+  """A holder on this host whose process is gone; one on another host cannot be judged."""
+  return (holder.get("host") == host and isinstance(holder.get("pid"), int)
+          and not pid_alive(holder["pid"], holder.get("pid_start_ticks")))
+
+
+def _locked_error(workdir: str, holder: dict[str, Any], remove: str) -> WorkdirLockedError:
+  return WorkdirLockedError(
+      f"the workdir {workdir} is in use by another training job ({describe(holder)})."
+      f" Wait for it to finish, stop it, or use another --workdir. If that job is "
+      f"certainly gone (e.g. it ran on another machine), {remove}.")
+
+
 class WorkdirLock:
-  """`with WorkdirLock(workdir):` -- hold the workdir's lock for the duration of a job."""
+  """`with WorkdirLock(workdir):` -- hold a local workdir's lock for the duration of a job."""
 
   def __init__(self, workdir: str):
     self.workdir = os.path.abspath(workdir)
     self.path = os.path.join(self.workdir, LOCK_NAME)
-    self.info = {
-        "host": socket.gethostname(), "pid": os.getpid(),
-        "pid_start_ticks": _process_start_ticks(os.getpid()),
-        "start_time": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "argv": list(sys.argv), "token": uuid.uuid4().hex,
-    }
+    self.info = _holder_info()
     self.held = False
 
   def _read_holder(self) -> dict[str, Any] | None:
@@ -93,8 +119,7 @@ class WorkdirLock:
       return {}  # unreadable or half-written
 
   def _is_stale(self, holder: dict[str, Any]) -> bool:
-    return (holder.get("host") == self.info["host"] and isinstance(holder.get("pid"), int)
-            and not pid_alive(holder["pid"], holder.get("pid_start_ticks")))
+    return _is_stale(holder, self.info["host"])
 
   def acquire(self) -> None:
     """Take the lock, or raise WorkdirLockedError naming its holder."""
@@ -125,10 +150,7 @@ class WorkdirLock:
           if self._take_over(holder, tmp):
             return
           continue
-        raise WorkdirLockedError(
-            f"the workdir {self.workdir} is in use by another training job ({describe(holder)})."
-            f" Wait for it to finish, stop it, or use another --workdir. If that job is "
-            f"certainly gone (e.g. it ran on another machine), delete {self.path}.")
+        raise _locked_error(self.workdir, holder, f"delete {self.path}")
       raise WorkdirLockedError(f"could not take the lock {self.path} (it keeps changing)")
     finally:
       with contextlib.suppress(OSError):
@@ -167,9 +189,133 @@ class WorkdirLock:
     self.release()
 
 
+class ObjectStoreLock:
+  """The same lock on object storage (gs://), built on GCS generation preconditions.
+
+  Each step is one conditional request, so no two jobs can both believe they hold it:
+  - acquire: create the lock object only if absent (`if_generation_match=0`);
+  - take over a stale lock: overwrite it only if it is still the generation we read and
+    judged stale (`if_generation_match=<that generation>`);
+  - release: delete it only if it is still our generation.
+  A lock object stays until released, so a killed job's lock is judged as on a local disk:
+  same host and its process gone = stale; another host = refused, with the command that
+  removes it. (A preempted TPU VM that comes back under the same host name sees its old pid
+  gone and takes over.)
+  """
+
+  def __init__(self, workdir: str):
+    from google.cloud import storage  # pylint: disable=g-import-not-at-top  # gs:// only
+
+    self.workdir = str(workdir).rstrip("/")
+    self.path = f"{self.workdir}/{LOCK_NAME}"
+    bucket, _, name = self.path[len("gs://"):].partition("/")
+    try:
+      client = storage.Client()  # honours STORAGE_EMULATOR_HOST
+    except Exception as e:  # pylint: disable=broad-except  # google.auth: no credentials found
+      raise WorkdirNotWritableError(
+          errno.EACCES, f"cannot open {self.workdir} ({type(e).__name__}: {e}); on a Cloud "
+          "VM check its service account, elsewhere run `gcloud auth application-default "
+          "login`") from e
+    self._blob = client.bucket(bucket).blob(name)
+    self.info = _holder_info()
+    self.generation: int | None = None
+    self.held = False
+
+  def _read_holder(self) -> tuple[dict[str, Any], int] | None:
+    """(holder, generation) of the current lock object, None when there is none."""
+    from google.api_core import exceptions  # pylint: disable=g-import-not-at-top
+    blob = self._blob.bucket.blob(self._blob.name)
+    try:
+      data = blob.download_as_bytes()
+    except exceptions.NotFound:
+      return None
+    try:
+      holder = json.loads(data)
+    except ValueError:
+      holder = {}
+    return (holder if isinstance(holder, dict) else {}), int(blob.generation)
+
+  def _write(self, if_generation_match: int) -> bool:
+    """Upload our holder info under the precondition; False when another writer won."""
+    from google.api_core import exceptions  # pylint: disable=g-import-not-at-top
+    try:
+      self._blob.upload_from_string(json.dumps(self.info), content_type="application/json",
+                                    if_generation_match=if_generation_match)
+    except exceptions.PreconditionFailed:
+      return False
+    except Exception as e:  # pylint: disable=broad-except  # HTTP, connection, auth errors
+      raise WorkdirNotWritableError(
+          errno.EACCES, f"cannot write the lock {self.path} ({type(e).__name__}: {e}); check "
+          "the bucket's name and your credentials (gcloud auth application-default login), "
+          "or pass another --workdir") from e
+    self.generation = int(self._blob.generation)
+    self.held = True
+    return True
+
+  def acquire(self) -> None:
+    """Take the lock, or raise WorkdirLockedError naming its holder."""
+    for _ in range(3):
+      if self._write(if_generation_match=0):
+        return
+      current = self._read_holder()
+      if current is None:
+        continue  # released in between: try again
+      holder, generation = current
+      if _is_stale(holder, self.info["host"]):
+        if self._write(if_generation_match=generation):
+          logging.warning("Took over the stale lock %s left by a job that is no longer running "
+                          "(%s).", self.path, describe(holder))
+          return
+        continue  # another job took it over first: look again
+      raise _locked_error(self.workdir, holder, f"remove it: gcloud storage rm {self.path}")
+    raise WorkdirLockedError(f"could not take the lock {self.path} (it keeps changing)")
+
+  def release(self) -> None:
+    """Delete the lock if it is still our generation (never someone else's)."""
+    from google.api_core import exceptions  # pylint: disable=g-import-not-at-top
+    if not self.held:
+      return
+    self.held = False
+    current = self._read_holder()
+    if current is None or current[0].get("token") != self.info["token"]:
+      logging.warning("the lock %s is no longer ours; leaving it", self.path)
+      return
+    try:
+      self._blob.delete(if_generation_match=self.generation)
+    except (exceptions.PreconditionFailed, exceptions.NotFound):
+      logging.warning("the lock %s changed before release; leaving it", self.path)
+
+  def __enter__(self) -> "ObjectStoreLock":
+    self.acquire()
+    return self
+
+  def __exit__(self, *exc) -> None:
+    self.release()
+
+
+def open_lock(workdir: str) -> WorkdirLock | ObjectStoreLock:
+  """The workdir's lock, of the kind its storage supports (not yet acquired)."""
+  return ObjectStoreLock(workdir) if paths.is_object_storage(workdir) else WorkdirLock(workdir)
+
+
 def check_writable(directory: str) -> None:
-  """Write, fsync and remove a probe file: fail now, not at the first checkpoint an hour in."""
-  probe = os.path.join(directory, f".write_probe.{socket.gethostname()}.{os.getpid()}")
+  """Write (and fsync) then remove a probe file: fail now, not at the first checkpoint an hour in.
+
+  On object storage the probe is a small object, written and deleted the same way.
+  """
+  probe = os.path.join(os.fspath(directory),
+                       f".write_probe.{socket.gethostname()}.{os.getpid()}")
+  if paths.is_object_storage(directory):
+    try:
+      target = paths.resolve(probe)
+      target.write_bytes(b"\0" * 4096)
+      target.unlink()
+    except Exception as e:  # pylint: disable=broad-except  # gcsfs raises OSError or HTTP errors
+      raise WorkdirNotWritableError(
+          getattr(e, "errno", None) or errno.EACCES,
+          f"cannot write to {directory} ({type(e).__name__}: {e}); check the bucket's name, "
+          "your credentials and permissions, or pass another --workdir") from e
+    return
   try:
     with open(probe, "wb") as f:
       f.write(b"\0" * 4096)
@@ -185,7 +331,15 @@ def check_writable(directory: str) -> None:
 
 
 def check_free_space(directory: str, needed_bytes: int, what: str) -> None:
-  """Raise when the file system lacks room for `needed_bytes` (e.g. one checkpoint)."""
+  """Raise when the file system lacks room for `needed_bytes` (e.g. one checkpoint).
+
+  Free space is a local notion: object storage has none to measure, so it is skipped there
+  (with a log line), not faked; a failed save still stops the job with CheckpointSaveError.
+  """
+  if paths.is_object_storage(directory):
+    logging.info("Not checking free space under %s: object storage has no free-space notion.",
+                 directory)
+    return
   try:
     free = os.statvfs(directory).f_bavail * os.statvfs(directory).f_frsize
   except OSError:

@@ -32,8 +32,8 @@ SLOW = {"PEGASUS_TEST_STEP_DELAY": "0.05"}  # so a signal sent at step n lands n
 
 
 @pytest.fixture(scope="module")
-def cache_env(tmp_path_factory) -> dict[str, str]:
-  return {"JAX_COMPILATION_CACHE_DIR": str(tmp_path_factory.mktemp("jax_cache"))}
+def cache_env(subprocess_jax_cache) -> dict[str, str]:
+  return dict(subprocess_jax_cache)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,8 @@ softmax and its penultimate (pooled) features:
 - class histogram: how many samples the classifier assigns (argmax) to each of its classes.
 
 Real-image reference statistics cost a pass over thousands of images, so they are cached on disk,
-keyed by data set, split, classes, the network config and a hash of its weights.
+keyed by data set, split, classes, the network config and a hash of its weights. The cache may
+live on object storage (beside a classifier trained into gs://), through `pegasus_jax.paths`.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import numpy as np
 import scipy.special
 from absl import logging
 
-from pegasus_jax import restore
+from pegasus_jax import paths, restore
 from pegasus_jax.errors import ConfigError, UserError
 from pegasus_jax.evaluation import gan_metrics
 from pegasus_jax.families.base import Classifies, require
@@ -173,8 +174,14 @@ def load_real_images(data_name: str, classes: Sequence[str], split: str,
 
 
 def default_cache_dir(classifier: LoadedClassifier) -> str:
-  """Beside the classifier's checkpoints when writable, else ~/.cache/pegasus_jax."""
+  """Beside the classifier's checkpoints when writable, else ~/.cache/pegasus_jax.
+
+  On object storage there is no cheap writability check: the cache goes beside the run, and
+  a failed write says why.
+  """
   preferred = os.path.join(classifier.workdir, "eval_cache")
+  if paths.is_object_storage(preferred):
+    return preferred
   try:
     os.makedirs(preferred, exist_ok=True)
     if os.access(preferred, os.W_OK):
@@ -209,11 +216,10 @@ def reference_statistics(classifier: LoadedClassifier, classes: Sequence[str], *
   key = reference_key(classifier, classes, split, data_name)
   path = os.path.join(cache_dir, f"fcd_reference_{key}.npz")
   names = [*classes, UNION]
-  if os.path.exists(path):
-    with np.load(path) as cached:
-      stats = {name: (cached[f"{name}/mu"], cached[f"{name}/sigma"]) for name in names}
-      info = {"path": path, "hit": True, "num_images": cached["num_images"].tolist()}
-    return stats, info
+  if paths.resolve(path).exists():
+    cached = paths.load_npz(path)
+    stats = {name: (cached[f"{name}/mu"], cached[f"{name}/sigma"]) for name in names}
+    return stats, {"path": path, "hit": True, "num_images": cached["num_images"].tolist()}
   image_size, _, channels = classifier.image_shape
   real = load_real_images(data_name, classes, split, data_dir, image_size, channels)
   features = {}
@@ -222,12 +228,10 @@ def reference_statistics(classifier: LoadedClassifier, classes: Sequence[str], *
   features[UNION] = np.concatenate([features[name] for name in classes])
   stats = {name: gan_metrics.feature_statistics(features[name]) for name in names}
   counts = [len(features[name]) for name in names]
-  os.makedirs(cache_dir, exist_ok=True)
   arrays = {f"{name}/{part}": value for name, (mu, sigma) in stats.items()
             for part, value in (("mu", mu), ("sigma", sigma))}
-  tmp = path + ".tmp.npz"
-  np.savez(tmp, num_images=np.asarray(counts), **arrays)
-  os.replace(tmp, path)  # atomic: a reader never sees half a file
+  # atomic: a reader never sees half a file
+  paths.save_npz(path, atomic=True, num_images=np.asarray(counts), **arrays)
   logging.info("cached real-image classifier statistics (%s, %s, %s) in %s", data_name, split,
                list(classes), path)
   return stats, {"path": path, "hit": False, "num_images": counts}
