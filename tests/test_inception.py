@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from pegasus_jax.errors import ConfigError
 from pegasus_jax.evaluation import inception
 
 
@@ -273,6 +274,150 @@ def test_resize_matches_torch_interpolate():
         torch.from_numpy(images).permute(0, 3, 1, 2), size=(299, 299), mode="bilinear", align_corners=False
     ).permute(0, 2, 3, 1).numpy()
     np.testing.assert_allclose(inception.resize_bilinear(images, (299, 299)), expected, atol=2e-6)
+
+
+# ----------------------------------------------------------------------------
+# TF1 resize (the tf_original protocol)
+
+
+def _tf1_resize_by_definition(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """TF1 align_corners=False resize of an (H, W) array, pixel by pixel, in float64.
+
+    Straight from the definition: source coordinate = dst * in/out, neighbours
+    floor(src) and floor(src) + 1 clamped at the edge, lerp along x then y.
+    """
+    in_h, in_w = image.shape
+    out = np.zeros(size)
+    for i in range(size[0]):
+        y = i * in_h / size[0]
+        y0 = int(np.floor(y))
+        y1, fy = min(y0 + 1, in_h - 1), y - y0
+        for j in range(size[1]):
+            x = j * in_w / size[1]
+            x0 = int(np.floor(x))
+            x1, fx = min(x0 + 1, in_w - 1), x - x0
+            top = image[y0, x0] + (image[y0, x1] - image[y0, x0]) * fx
+            bottom = image[y1, x0] + (image[y1, x1] - image[y1, x0]) * fx
+            out[i, j] = top + (bottom - top) * fy
+    return out
+
+
+def test_tf1_resize_matches_hand_computed_values():
+    resize = inception.resize_bilinear_tf1
+    # 2 -> 4: source coordinates 0, 0.5, 1, 1.5 (the last clamps to pixel 1).
+    image = np.array([[0.0, 4.0], [8.0, 12.0]], np.float32)[None, :, :, None]
+    expected = np.array([[0, 2, 4, 4], [4, 6, 8, 8], [8, 10, 12, 12], [8, 10, 12, 12]], np.float32)
+    np.testing.assert_allclose(resize(image, (4, 4))[0, :, :, 0], expected, atol=1e-6)
+    # PyTorch's half-pixel resize of the same image is centred; TF1's leans to the top left.
+    assert not np.allclose(inception.resize_bilinear(image, (4, 4))[0, :, :, 0], expected)
+
+    # 3 -> 5: coordinates 0, 0.6, 1.2, 1.8, 2.4 (the last clamps to pixel 2).
+    row = np.array([0.0, 10.0, 20.0], np.float32)[None, None, :, None]
+    np.testing.assert_allclose(resize(row, (1, 5))[0, 0, :, 0], [0, 6, 12, 18, 20], atol=1e-5)
+
+    # 4 -> 2 downsampling samples pixels 0 and 2: no averaging, no antialiasing.
+    row = np.array([0.0, 1.0, 2.0, 7.0], np.float32)[None, None, :, None]
+    np.testing.assert_allclose(resize(row, (1, 2))[0, 0, :, 0], [0.0, 2.0], atol=1e-6)
+
+    # Same size is the identity; a single pixel spreads unchanged.
+    images = np.random.default_rng(0).uniform(0, 255, (2, 5, 4, 3)).astype(np.float32)
+    np.testing.assert_array_equal(resize(images, (5, 4)), images)
+    np.testing.assert_array_equal(resize(images[:, :1, :1], (3, 2)), np.broadcast_to(images[:, :1, :1], (2, 3, 2, 3)))
+
+
+@pytest.mark.parametrize("in_shape,size", [((5, 7), (9, 4)), ((6, 3), (2, 8)), ((4, 4), (13, 13))])
+def test_tf1_resize_matches_its_definition_on_random_arrays(in_shape, size):
+    image = np.random.default_rng(1).uniform(0, 255, in_shape)
+    ours = inception.resize_bilinear_tf1(image[None, :, :, None].astype(np.float32), size)
+    np.testing.assert_allclose(ours[0, :, :, 0], _tf1_resize_by_definition(image, size), rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("shape", [(2, 32, 32, 3), (2, 28, 28, 1), (1, 32, 27, 3)])
+def test_tf1_resize_matches_tensorflow_resize_bilinear(shape):
+    tf = pytest.importorskip("tensorflow")
+    images = np.random.default_rng(2).uniform(0, 255, shape).astype(np.float32)
+    expected = tf.raw_ops.ResizeBilinear(
+        images=images, size=(299, 299), align_corners=False, half_pixel_centers=False
+    ).numpy()
+    ours = jax.jit(inception.resize_bilinear_tf1, static_argnums=1)(images, (299, 299))
+    # Within a few float32 ulps of 255 (1.5e-5): XLA may fuse the lerps' multiply-adds.
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-4)
+
+
+def test_tf_original_matches_torch_fidelity_if_installed(tmp_path, fake_state_dict, fake_variables):
+    """Optional (torch-fidelity is not a dependency): its TF1 resize, and its Inception features
+    on the same random weights, against the tf_original protocol."""
+    compat = pytest.importorskip("torch_fidelity.interpolate_compat_tensorflow")
+    extractor = pytest.importorskip("torch_fidelity.feature_extractor_inceptionv3")
+    import torch  # pylint: disable=import-outside-toplevel
+
+    rng = np.random.default_rng(3)
+    images = rng.uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
+    expected = compat.interpolate_bilinear_2d_like_tensorflow1x(
+        torch.from_numpy(images).permute(0, 3, 1, 2), size=(299, 299), align_corners=False
+    ).permute(0, 2, 3, 1).numpy()
+    np.testing.assert_allclose(inception.resize_bilinear_tf1(images, (299, 299)), expected, rtol=0, atol=1e-4)
+
+    weights = tmp_path / "fake.pth"
+    torch.save({name: torch.from_numpy(value) for name, value in fake_state_dict.items()}, weights)
+    model = extractor.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(weights))
+    pixels = rng.integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    with torch.no_grad():
+        (theirs,) = model(torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous())
+    ours, _ = inception.inception_features_and_logits(
+        fake_variables, pixels / 127.5 - 1, batch_size=2, protocol="tf_original"
+    )
+    np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-4, atol=1e-4)
+
+
+# ----------------------------------------------------------------------------
+# FID protocols
+
+
+def test_network_input_follows_each_protocol():
+    images = np.random.default_rng(4).uniform(-1, 1, (2, 8, 6, 3)).astype(np.float32)
+    images[0, 0, 0] = [-1.0, 1.0, 0.0]  # black, white and mid-grey at a corner pixel
+    torch_style = inception.network_input(images, "pytorch_fid", input_size=12)
+    tf_style = inception.network_input(images, "tf_original", input_size=12)
+    np.testing.assert_allclose(torch_style, inception.resize_bilinear(images, (12, 12)), atol=1e-6)
+    pixels = (images.astype(np.float64) + 1) * 127.5
+    expected = (inception.resize_bilinear_tf1(pixels.astype(np.float32), (12, 12)) - 128) / 128
+    np.testing.assert_allclose(tf_style, expected, atol=1e-6)
+    # The TF graph maps pixel 255 to 127/128, pixel 0 to -1, and 127.5 to -1/256.
+    np.testing.assert_allclose(tf_style[0, 0, 0], [-1.0, 0.9921875, -0.00390625], atol=1e-6)
+    np.testing.assert_allclose(torch_style[0, 0, 0], [-1.0, 1.0, 0.0], atol=1e-6)
+    # Without a resize only the scaling differs: an affine map per value.
+    unresized = inception.network_input(images, "tf_original", input_size=None)
+    np.testing.assert_allclose(unresized, (images + 1) * 127.5 / 128 - 1, atol=1e-6)
+
+
+def test_the_two_protocols_give_different_features(fake_variables):
+    """The same uint8-level images through both protocols (at 75x75, the smallest input, to stay cheap)."""
+    pixels = np.random.default_rng(5).integers(0, 256, (3, 32, 32, 3))
+    images = (pixels / 127.5 - 1).astype(np.float32)
+    network = jax.jit(inception.FIDInceptionV3(input_size=None).apply)  # no resize, no rescaling
+    torch_features, _ = network(fake_variables, inception.network_input(images, "pytorch_fid", 75))
+    tf_features, _ = network(fake_variables, inception.network_input(images, "tf_original", 75))
+    difference = np.abs(tf_features - torch_features).max() / np.abs(torch_features).max()
+    assert difference > 1e-2, difference
+    # The batched helper applies the protocol it is given, and nothing else.
+    features, logits = inception.inception_features_and_logits(
+        fake_variables, images, batch_size=3, input_size=75, protocol="tf_original"
+    )
+    assert logits.shape == (3, 1008)
+    np.testing.assert_allclose(features, tf_features, rtol=1e-4, atol=5e-5)
+
+
+def test_unknown_protocol_is_a_one_line_config_error(fake_variables):
+    with pytest.raises(ConfigError, match=r"unknown FID protocol 'tf1'; --fid_protocol takes pytorch_fid") as error:
+        inception.check_fid_protocol("tf1")
+    assert "\n" not in str(error.value)
+    images = np.zeros((1, 8, 8, 3), np.float32)
+    with pytest.raises(ConfigError, match="unknown FID protocol 'clean'"):
+        inception.inception_features_and_logits(fake_variables, images, input_size=None, protocol="clean")
+    with pytest.raises(ConfigError, match="unknown FID protocol 'PyTorch_FID'"):
+        inception.network_input(images, "PyTorch_FID")
+    assert inception.check_fid_protocol("tf_original") == "tf_original"
 
 
 # ----------------------------------------------------------------------------

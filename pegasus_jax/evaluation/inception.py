@@ -15,11 +15,18 @@ network:
 * BatchNorm uses eps=0.001 and running statistics (inference only);
 * the classifier `fc` is 2048 -> 1008 (TF's 1008-way softmax), no auxiliary head.
 
-Inputs are NHWC float images in [-1, 1] of any size. They are resized to 299x299
-with bilinear interpolation matching `F.interpolate(mode="bilinear",
-align_corners=False)` (no antialiasing), which is what pytorch-fid does. pytorch-fid
-resizes [0, 1] images and then maps them to [-1, 1]; bilinear weights sum to one,
-so resizing the [-1, 1] images directly gives the same result.
+Inputs are NHWC float images in [-1, 1] of any size. How they become the network's
+299x299 input is the *FID protocol*. Published scores split into two camps here and
+the two give different features (hence scores), so every score must say which it used:
+
+* `pytorch_fid` (pytorch-fid): bilinear resize matching `F.interpolate(mode="bilinear",
+  align_corners=False)` (half-pixel centres, no antialiasing). pytorch-fid resizes
+  [0, 1] images and then maps them to [-1, 1]; bilinear weights sum to one, so
+  resizing the [-1, 1] images directly gives the same result.
+* `tf_original` (the original TF FID code, TTUR's `fid.py`, and torch-fidelity): the
+  TF graph takes pixels in [0, 255], resizes them with TF1's `resize_bilinear`
+  (align_corners=False, no half-pixel centres: source = dst * in/out) and scales
+  them as (x - 128) / 128, so 255 maps to 0.9921875 rather than 1.
 
 Outputs are the 2048-d "pool3" features (global average pool after `Mixed_7c`, the
 features FID and KID use) and the 1008-way logits (used by the Inception Score).
@@ -53,6 +60,12 @@ INPUT_SIZE = 299
 POOL3_DIM = 2048
 NUM_LOGITS = 1008
 BATCH_NORM_EPSILON = 1e-3
+
+# The FID protocols (how [-1, 1] images become the network's input); see the module docstring.
+PYTORCH_FID = "pytorch_fid"
+TF_ORIGINAL = "tf_original"
+FID_PROTOCOLS = (PYTORCH_FID, TF_ORIGINAL)
+DEFAULT_FID_PROTOCOL = PYTORCH_FID
 
 _PRECISION = jax.lax.Precision.HIGHEST
 
@@ -104,6 +117,86 @@ def resize_bilinear(images: jax.Array, size: tuple[int, int]) -> jax.Array:
     if in_w != out_w:
         x = jnp.einsum("ow,nhwc->nhoc", _bilinear_weights(in_w, out_w), x, precision=_PRECISION)
     return x
+
+
+def _tf1_sample_points(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lower and upper source pixel and the fraction between them, per output pixel (TF1).
+
+    TF1's `resize_bilinear` (align_corners=False, half_pixel_centers=False) maps
+    output pixel `dst` to source coordinate `dst * scale` with the float32 scale
+    `in/out`, takes `floor` of it and the next pixel, clamped to the last one;
+    the fraction is `coordinate - floor(coordinate)`. Computed on the host in
+    float32 from the static shapes: computed with jnp inside a jitted program,
+    the resized values were up to 3.6e-4 off TF's (0..255 images, 32 -> 299),
+    most likely because XLA fused `dst * scale - floor(...)` into one
+    multiply-add and skipped rounding the coordinate.
+    """
+    scale = np.float32(in_size) / np.float32(out_size)
+    source = np.arange(out_size, dtype=np.float32) * scale
+    lower_coordinate = np.floor(source)
+    lower = lower_coordinate.astype(np.int32)
+    upper = np.minimum(lower + 1, in_size - 1).astype(np.int32)
+    return lower, upper, source - lower_coordinate
+
+
+def _tf1_lerp_along(x: jax.Array, axis: int, out_size: int) -> jax.Array:
+    """Resizes `x` along `axis` as TF1 does: low + (high - low) * fraction."""
+    lower, upper, fraction = _tf1_sample_points(x.shape[axis], out_size)
+    low = jnp.take(x, lower, axis=axis, mode="clip")  # indices are in range by construction
+    high = jnp.take(x, upper, axis=axis, mode="clip")
+    shape = [1] * x.ndim
+    shape[axis] = out_size
+    return low + (high - low) * fraction.reshape(shape)
+
+
+def resize_bilinear_tf1(images: jax.Array, size: tuple[int, int]) -> jax.Array:
+    """Resizes NHWC `images` to `size` = (height, width) like TF1's `resize_bilinear`.
+
+    Equivalent to `tf.raw_ops.ResizeBilinear(images, size, align_corners=False,
+    half_pixel_centers=False)`, the resize inside the original FID graph. Pixels
+    are not centred: each output pixel samples up to half an input pixel further
+    down and right than PyTorch's resize does, so the picture shifts towards the
+    top left and the last rows/columns repeat the edge. Interpolates along the
+    width first, then the height, with TF's `a + (b - a) * t` arithmetic; jitted
+    on CPU it agrees with TF to a few float32 ulps (XLA may fuse a multiply-add).
+    Jittable: the sample points depend only on the static shapes.
+    """
+    out_h, out_w = size
+    x = jnp.asarray(images, jnp.float32)
+    if x.shape[2] != out_w:
+        x = _tf1_lerp_along(x, 2, out_w)
+    if x.shape[1] != out_h:
+        x = _tf1_lerp_along(x, 1, out_h)
+    return x
+
+
+def check_fid_protocol(protocol: str) -> str:
+    """Returns `protocol` if it is a known FID protocol, else raises a one-line ConfigError."""
+    if protocol not in FID_PROTOCOLS:
+        raise ConfigError(
+            f"unknown FID protocol {protocol!r}; --fid_protocol takes {PYTORCH_FID} "
+            f"(pytorch-fid's resize and scaling, the default) or {TF_ORIGINAL} (the original "
+            "TF FID code's: TF1 resize_bilinear of [0, 255] pixels, then (x - 128) / 128)"
+        )
+    return protocol
+
+
+def network_input(images: jax.Array, protocol: str, input_size: int | None = INPUT_SIZE) -> jax.Array:
+    """What the network sees for NHWC `images` in [-1, 1] under FID `protocol`.
+
+    `input_size=None` skips the resize (the scaling still follows the protocol).
+    Under `tf_original` the images are first mapped back to [0, 255] pixels,
+    which is exact to float32 rounding for images quantised to uint8 levels.
+    """
+    check_fid_protocol(protocol)
+    x = jnp.asarray(images, jnp.float32)
+    size = None if input_size is None else (input_size, input_size)
+    if protocol == PYTORCH_FID:
+        return x if size is None else resize_bilinear(x, size)
+    pixels = (x + 1.0) * 127.5
+    if size is not None:
+        pixels = resize_bilinear_tf1(pixels, size)
+    return (pixels - 128.0) / 128.0
 
 
 # ----------------------------------------------------------------------------
@@ -292,10 +385,12 @@ class FIDInceptionV3(nn.Module):
 
     Attributes:
       input_size: images are bilinearly resized to `input_size` x `input_size`
-        first (299 for every published score); None feeds them unchanged (the
+        first (299 for every published score); None feeds them unresized (the
         network accepts any size >= 75, which keeps tests cheap).
       logits_bias: add `fc.bias` to the logits. False (default) follows the
         original TF Inception-Score code; True gives the plain `fc` output.
+      protocol: the FID protocol, `pytorch_fid` or `tf_original`: how images
+        are resized and scaled (see `network_input`).
 
     Call with NHWC float images in [-1, 1]; returns float32 arrays of shape
     (N, 2048) and (N, 1008). Inference only: BatchNorm uses running statistics
@@ -304,12 +399,11 @@ class FIDInceptionV3(nn.Module):
 
     input_size: int | None = INPUT_SIZE
     logits_bias: bool = False
+    protocol: str = DEFAULT_FID_PROTOCOL
 
     @nn.compact
     def __call__(self, images: jax.Array) -> tuple[jax.Array, jax.Array]:
-        x = images.astype(jnp.float32)
-        if self.input_size is not None:
-            x = resize_bilinear(x, (self.input_size, self.input_size))
+        x = network_input(images, self.protocol, self.input_size)
 
         x = BasicConv2d(32, (3, 3), strides=(2, 2), name="Conv2d_1a_3x3")(x)
         x = BasicConv2d(32, (3, 3), name="Conv2d_2a_3x3")(x)
@@ -509,8 +603,8 @@ def load_inception_params(path: str | os.PathLike[str]) -> Variables:
 
 
 @functools.lru_cache(maxsize=None)
-def _jitted_apply(logits_bias: bool, input_size: int | None):
-    model = FIDInceptionV3(input_size=input_size, logits_bias=logits_bias)
+def _jitted_apply(logits_bias: bool, input_size: int | None, protocol: str):
+    model = FIDInceptionV3(input_size=input_size, logits_bias=logits_bias, protocol=protocol)
     return jax.jit(model.apply)
 
 
@@ -521,6 +615,7 @@ def inception_features_and_logits(
     *,
     logits_bias: bool = False,
     input_size: int | None = INPUT_SIZE,
+    protocol: str = DEFAULT_FID_PROTOCOL,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pool3 features (N, 2048) and logits (N, 1008) of NHWC images in [-1, 1].
 
@@ -529,8 +624,10 @@ def inception_features_and_logits(
     scores, pass images quantised like the reference images (e.g. generated
     images rounded to uint8 and mapped back with `x / 127.5 - 1`). `logits_bias`
     and `input_size` are as in `FIDInceptionV3`; keep `input_size=299` for any
-    reported number.
+    reported number. `protocol` (`pytorch_fid` or `tf_original`) picks the
+    preprocessing; features from different protocols must never be compared.
     """
+    check_fid_protocol(protocol)
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[-1] != 3:
         raise ValueError(f"expected NHWC RGB images, got shape {images.shape}")
@@ -545,7 +642,7 @@ def inception_features_and_logits(
             "(uint8 images: use x / 127.5 - 1)"
         )
 
-    apply = _jitted_apply(logits_bias, input_size)
+    apply = _jitted_apply(logits_bias, input_size, protocol)
     num = images.shape[0]
     batch_size = min(batch_size, num)
     features, logits = [], []
