@@ -3,14 +3,17 @@ r"""Score generated images with the CIFAR classifier (and optionally the FID Inc
   python -m pegasus_jax.evaluate --samples=FILE.npz --classifier=CLASSIFIER_WORKDIR \
       --classes=horse,bird --json=OUT.json
   python -m pegasus_jax.evaluate --workdir=GAN_WORKDIR --num=1000 --seed=0 \
-      --classifier=CLASSIFIER_WORKDIR [--inception_weights=pt_inception.npz]
+      --classifier=CLASSIFIER_WORKDIR [--inception_weights=pt_inception.npz] \
+      [--fid_protocol=pytorch_fid|tf_original]
 
 `--samples` reads key `images` of an .npz (what `pegasus_jax.sample` writes): uint8 in
 [0, 255] or float in [-1, 1], (N, H, W, C) matching the classifier; anything else is refused.
 `--workdir` draws `--num` samples from a GAN checkpoint first (classes default to its classes).
 Prints a table and writes JSON: num_samples, classifier_is(_std), fcd per class and union,
 pegasus_score, pegasus_rate, class_histogram, and with Inception weights fid, inception_score,
-kid (against the real images of the requested classes). Real-image statistics are cached.
+kid (against the real images of the requested classes) and fid_protocol, the preprocessing that
+produced them: pytorch_fid (default; pytorch-fid's resize) or tf_original (the original TF FID
+code's TF1 resize and (x - 128) / 128 scaling). Real-image statistics are cached, per protocol.
 Samples, workdirs, the cache and the JSON may be local or on object storage (gs://); the
 Inception weights file is read locally.
 """
@@ -28,6 +31,7 @@ from absl import app, flags, logging
 from pegasus_jax import cli_setup, paths, restore, sampling
 from pegasus_jax.errors import ConfigError
 from pegasus_jax.evaluation import classifier_metrics as cm
+from pegasus_jax.evaluation import inception
 from pegasus_jax.evaluators.sample_quality import split_class_labels
 
 FLAGS = flags.FLAGS
@@ -52,6 +56,10 @@ def _define_flags() -> None:
                       "CLASSIFIER/eval_cache, else ~/.cache/pegasus_jax).")
   flags.DEFINE_string("inception_weights", None, "Converted FID Inception weights "
                       "(.npz/.pth): adds fid, inception_score, kid.")
+  flags.DEFINE_string("fid_protocol", inception.DEFAULT_FID_PROTOCOL,
+                      "How images are resized and scaled for the Inception metrics: "
+                      "pytorch_fid (pytorch-fid, torch-style resize) or tf_original (the "
+                      "original TF FID code: TF1 resize_bilinear, (x - 128) / 128).")
   flags.DEFINE_string("json", None, "Write the results here as JSON.")
 
 
@@ -72,30 +80,47 @@ def load_classifier(workdir: str, which: str = "best") -> cm.LoadedClassifier:
 
 
 # -- Inception (optional) -----------------------------------------------------------------------
+def inception_reference_path(cache_dir: str, *, data_name: str, split: str,
+                             classes: Sequence[str], weights_hash: str, fid_protocol: str) -> str:
+  """Where the real images' Inception features are cached.
+
+  The key covers everything the features depend on, the FID protocol included, so features
+  of one protocol are never read back as the other's; the protocol is in the name for people.
+  """
+  key = hashlib.sha256(json.dumps(
+      {"version": cm.CACHE_VERSION, "data": data_name, "split": split, "classes": list(classes),
+       "network": "fid_inception_v3_2015_12_05", "weights": weights_hash,
+       "fid_protocol": fid_protocol},
+      sort_keys=True).encode()).hexdigest()[:20]
+  return os.path.join(cache_dir, f"inception_reference_{fid_protocol}_{key}.npz")
+
+
 def inception_metrics(weights: str, images: np.ndarray, classifier: cm.LoadedClassifier,
                       classes: Sequence[str], split: str, data_dir: str | None,
-                      cache_dir: str) -> dict[str, float]:
-  """FID, IS and KID of the samples against the real images of `classes` (features cached)."""
-  from pegasus_jax.evaluation import gan_metrics, inception  # pylint: disable=g-import-not-at-top
+                      cache_dir: str, fid_protocol: str = inception.DEFAULT_FID_PROTOCOL
+                      ) -> dict[str, Any]:
+  """FID, IS and KID of the samples against the real images of `classes` (features cached),
+  with the `fid_protocol` that produced them."""
+  from pegasus_jax.evaluation import gan_metrics  # pylint: disable=g-import-not-at-top
+  inception.check_fid_protocol(fid_protocol)
   variables = inception.load_inception_params(weights)
   with open(weights, "rb") as f:
     weights_hash = hashlib.sha256(f.read()).hexdigest()[:16]
   data_name = classifier.config.data.name
-  key = hashlib.sha256(json.dumps(
-      {"version": cm.CACHE_VERSION, "data": data_name, "split": split, "classes": list(classes),
-       "network": "fid_inception_v3_2015_12_05", "weights": weights_hash},
-      sort_keys=True).encode()).hexdigest()[:20]
-  path = os.path.join(cache_dir, f"inception_reference_{key}.npz")
+  path = inception_reference_path(cache_dir, data_name=data_name, split=split, classes=classes,
+                                  weights_hash=weights_hash, fid_protocol=fid_protocol)
   if paths.resolve(path).exists():
     real_features = paths.load_npz(path)["features"]
   else:
     real = cm.load_real_images(data_name, classes, split, data_dir,
                                classifier.image_shape[0], classifier.image_shape[2])
     real_images = np.concatenate([real[c] for c in classes]).astype(np.float32) / 127.5 - 1
-    real_features, _ = inception.inception_features_and_logits(variables, real_images)
+    real_features, _ = inception.inception_features_and_logits(variables, real_images,
+                                                               protocol=fid_protocol)
     paths.save_npz(path, atomic=True, features=real_features)
-  quantised = np.round((images + 1.0) * 127.5) / 127.5 - 1.0  # the protocol: uint8 first
-  features, logits = inception.inception_features_and_logits(variables, quantised)
+  quantised = np.round((images + 1.0) * 127.5) / 127.5 - 1.0  # both protocols: uint8 first
+  features, logits = inception.inception_features_and_logits(variables, quantised,
+                                                             protocol=fid_protocol)
   fid = gan_metrics.frechet_distance(*gan_metrics.feature_statistics(features),
                                      *gan_metrics.feature_statistics(real_features))
   is_mean, is_std = gan_metrics.inception_score(logits, splits=min(10, len(logits)))
@@ -103,15 +128,17 @@ def inception_metrics(weights: str, images: np.ndarray, classifier: cm.LoadedCla
   kid_mean, kid_std = gan_metrics.kernel_inception_distance(features, real_features,
                                                             subset_size=subset)
   return {"fid": fid, "inception_score": is_mean, "inception_score_std": is_std,
-          "kid": kid_mean, "kid_std": kid_std}
+          "kid": kid_mean, "kid_std": kid_std, "fid_protocol": fid_protocol}
 
 
 # -- the whole evaluation -----------------------------------------------------------------------
 def evaluate(images: np.ndarray, classifier: cm.LoadedClassifier, classes: Sequence[str], *,
              real_split: str = "train", data_dir: str | None = None,
-             cache_dir: str | None = None, inception_weights: str | None = None
-             ) -> dict[str, Any]:
-  """Classifier metrics (+ Inception ones) of `images`, with cached real-image statistics."""
+             cache_dir: str | None = None, inception_weights: str | None = None,
+             fid_protocol: str = inception.DEFAULT_FID_PROTOCOL) -> dict[str, Any]:
+  """Classifier metrics (+ Inception ones, under `fid_protocol`) of `images`, with cached
+  real-image statistics."""
+  inception.check_fid_protocol(fid_protocol)
   images = cm.check_samples(images, classifier.image_shape)
   for name in classes:
     classifier.class_index(name)  # unknown classes fail before any real image is read
@@ -125,7 +152,8 @@ def evaluate(images: np.ndarray, classifier: cm.LoadedClassifier, classes: Seque
   if inception_weights:
     result.update(inception_metrics(inception_weights, images, classifier, classes, real_split,
                                     data_dir if data_dir is not None
-                                    else classifier.config.data.data_dir, cache_dir))
+                                    else classifier.config.data.data_dir, cache_dir,
+                                    fid_protocol))
   return result
 
 
@@ -148,8 +176,13 @@ def run_cli(*, classifier: str, samples: str | None = None, workdir: str | None 
             classes: Sequence[str] | None = None, classifier_checkpoint: str = "best",
             real_split: str = "train", data_dir: str | None = None,
             cache_dir: str | None = None, inception_weights: str | None = None,
+            fid_protocol: str = inception.DEFAULT_FID_PROTOCOL,
             json_path: str | None = None) -> dict[str, Any]:
   """What the command line does, as a function: evaluate, print the table, write the JSON."""
+  inception.check_fid_protocol(fid_protocol)
+  if fid_protocol != inception.DEFAULT_FID_PROTOCOL and not inception_weights:
+    logging.warning("--fid_protocol=%s has no effect without --inception_weights (it only "
+                    "changes FID, IS and KID)", fid_protocol)
   if bool(samples) == bool(workdir):
     raise ConfigError("give exactly one of --samples=FILE.npz and --workdir=GAN_WORKDIR")
   if samples and not classes:
@@ -166,7 +199,8 @@ def run_cli(*, classifier: str, samples: str | None = None, workdir: str | None 
     images = load_samples(samples)
     source = {"samples": str(paths.resolve(samples))}
   result = evaluate(images, loaded, list(classes), real_split=real_split, data_dir=data_dir,
-                    cache_dir=cache_dir, inception_weights=inception_weights)
+                    cache_dir=cache_dir, inception_weights=inception_weights,
+                    fid_protocol=fid_protocol)
   result.update(source)
   print(format_table(result), flush=True)
   if json_path:
@@ -185,7 +219,8 @@ def main(argv: list[str]) -> None:
           num=FLAGS.num, seed=FLAGS.seed, step=FLAGS.step, classes=FLAGS.classes,
           classifier_checkpoint=FLAGS.classifier_checkpoint, real_split=FLAGS.real_split,
           data_dir=FLAGS.data_dir, cache_dir=FLAGS.cache_dir,
-          inception_weights=FLAGS.inception_weights, json_path=FLAGS.json)
+          inception_weights=FLAGS.inception_weights, fid_protocol=FLAGS.fid_protocol,
+          json_path=FLAGS.json)
 
 
 if __name__ == "__main__":

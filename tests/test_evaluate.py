@@ -119,6 +119,63 @@ def test_cli_writes_the_json_and_hits_the_cache_the_second_time(workdirs, capsys
   assert not third["reference_cache"]["hit"]
 
 
+def test_inception_reference_cache_is_keyed_by_fid_protocol(tmp_path):
+  common = dict(data_name="cifar10", split="train", classes=["horse", "bird"], weights_hash="ab12")
+  torch_path = evaluate_cli.inception_reference_path(str(tmp_path), fid_protocol="pytorch_fid",
+                                                     **common)
+  tf_path = evaluate_cli.inception_reference_path(str(tmp_path), fid_protocol="tf_original",
+                                                  **common)
+  assert torch_path != tf_path
+  assert "pytorch_fid" in os.path.basename(torch_path)
+  assert "tf_original" in os.path.basename(tf_path)
+  assert tf_path == evaluate_cli.inception_reference_path(str(tmp_path),
+                                                          fid_protocol="tf_original", **common)
+
+
+def test_inception_metrics_record_their_fid_protocol(workdirs, tmp_path):
+  """Inception metrics with a stand-in network: each protocol reaches the features, the JSON
+  names it, and each protocol has its own reference cache entry."""
+  from pegasus_jax.evaluation import inception
+
+  weights = tmp_path / "weights.npz"
+  weights.write_bytes(b"stand-in weights")  # only hashed; the network below is a stand-in
+  seen = []
+
+  def features_and_logits(variables, images, batch_size=100, *, protocol, **_):
+    seen.append((protocol, len(images)))
+    flat = images.reshape(len(images), -1)[:, :6].astype(np.float64)
+    features = flat * (2.0 if protocol == "tf_original" else 1.0)
+    return features, np.zeros((len(images), 10))
+
+  cache_dir = str(tmp_path / "cache")
+  images = random_class_images(1, per_class=12, size=8, seed=4)[0]
+  samples = _samples(tmp_path / "samples.npz", images)
+  results = {}
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setattr(inception, "load_inception_params", lambda path: {"stand-in": path})
+    patch.setattr(inception, "inception_features_and_logits", features_and_logits)
+    for protocol in ("tf_original", "pytorch_fid", "tf_original"):
+      out = tmp_path / f"{protocol}.json"
+      run = evaluate_cli.run_cli(classifier=workdirs["classifier"], samples=samples,
+                                 classes=["horse", "bird"], cache_dir=cache_dir,
+                                 inception_weights=str(weights), fid_protocol=protocol,
+                                 json_path=str(out))
+      with open(out) as f:
+        written = json.load(f)
+      assert written["fid_protocol"] == protocol and np.isfinite(written["fid"])
+      assert written["fid"] == pytest.approx(run["fid"])
+      results.setdefault(protocol, []).append(written["fid"])
+  # real images (20) then samples (12) per run; the third run read its real features back
+  assert seen == [("tf_original", 20), ("tf_original", 12), ("pytorch_fid", 20),
+                  ("pytorch_fid", 12), ("tf_original", 12)]
+  cached = sorted(name for name in os.listdir(cache_dir) if name.startswith("inception_"))
+  assert len(cached) == 2
+  assert cached[0].startswith("inception_reference_pytorch_fid_")
+  assert cached[1].startswith("inception_reference_tf_original_")
+  assert results["tf_original"][0] == pytest.approx(results["tf_original"][1])
+  assert results["tf_original"][0] != pytest.approx(results["pytorch_fid"][0])
+
+
 @pytest.mark.parametrize("images,message", [
     (np.zeros((4, 8, 8, 3), np.int16), "dtype int16"),
     (np.full((4, 8, 8, 3), 3.0, np.float32), r"\[-1, 1\]"),
@@ -167,6 +224,18 @@ def test_command_line_usage_errors_are_one_line():
   assert result.returncode == 2
   assert "error: ConfigError: --classes is required with --samples" in result.stderr
   assert "Traceback" not in result.stderr
+
+
+def test_unknown_fid_protocol_is_a_one_line_error():
+  result = subprocess.run(
+      [sys.executable, "-m", "pegasus_jax.evaluate", "--classifier=/nonexistent",
+       "--samples=x.npz", "--classes=horse", "--fid_protocol=tf1"],
+      cwd=REPO, capture_output=True, text=True, timeout=120)
+  assert result.returncode == 2 and "Traceback" not in result.stderr
+  errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+  assert errors == [result.stderr.strip().splitlines()[-1]]
+  assert errors[0].startswith("error: ConfigError: unknown FID protocol 'tf1'; --fid_protocol "
+                              "takes pytorch_fid")
 
 
 def test_tools_say_what_a_run_lacks_in_one_line(workdirs, tmp_path):
