@@ -113,10 +113,6 @@ EVAL_DATA_ARGS=()
 [ -n "${DATA_DIR:-}" ] && EVAL_DATA_ARGS+=(--data_dir="$DATA_DIR")
 read -r -a CLASSIFIER_ARGS <<< "${CLASSIFIER_OVERRIDES:-}"
 
-if [ "$DRY_RUN" = 0 ]; then
-  mkdir -p "$OUT" "$WORK"
-  exec > >(tee -a "$OUT/device_run.log") 2>&1
-fi
 START=$SECONDS
 elapsed() { stage "$1 ($((SECONDS - START)) s since the start)"; }
 
@@ -128,36 +124,49 @@ timed() {
   run timeout --preserve-status --signal=TERM --kill-after="$GRACE" "${minutes}m" "$@"
 }
 
-elapsed "environment: $(date -u '+%Y-%m-%d %H:%M:%S UTC') on ${HOSTNAME:-this host}"
-run "$PYTHON" -c 'import sys, jax, flax, optax; print("python", sys.version.split()[0], "jax", jax.__version__, "flax", flax.__version__, "optax", optax.__version__); print("devices:", jax.devices())'
-if command -v nvidia-smi >/dev/null; then
-  run nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-fi
+# The versions that matter (the lent machines' differ from where the code was tested) and the
+# devices JAX sees; a broken JAX install stops here, in seconds.
+VERSIONS='import sys, jax; from importlib.metadata import version as v; print("python", sys.version.split()[0], *[f"{p} {v(p)}" for p in ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint")]); print("devices:", jax.devices())'
 
-if [ "$TRAIN_CLASSIFIER" = 1 ]; then
-  elapsed "classifier: none in $CLASSIFIER; train $CLASSIFIER_CONFIG for $CLASSIFIER_MINUTES min"
-  timed "$CLASSIFIER_MINUTES" "${PY[@]}" pegasus_jax.main --config="$CLASSIFIER_CONFIG" \
-    --workdir="$CLASSIFIER" "${DATA_ARGS[@]}" "${CLASSIFIER_ARGS[@]}"
+steps() {
+  elapsed "environment: $(date -u '+%Y-%m-%d %H:%M:%S UTC') on ${HOSTNAME:-this host}"
+  run "$PYTHON" -c "$VERSIONS"
+  if command -v nvidia-smi >/dev/null; then
+    run nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  fi
+
+  if [ "$TRAIN_CLASSIFIER" = 1 ]; then
+    elapsed "classifier: none in $CLASSIFIER; train $CLASSIFIER_CONFIG for $CLASSIFIER_MINUTES min"
+    timed "$CLASSIFIER_MINUTES" "${PY[@]}" pegasus_jax.main --config="$CLASSIFIER_CONFIG" \
+      --workdir="$CLASSIFIER" "${DATA_ARGS[@]}" "${CLASSIFIER_ARGS[@]}"
+  else
+    elapsed "classifier: $CLASSIFIER (already trained)"
+  fi
+
+  elapsed "train: $CONFIG for $MINUTES min into $WORKDIR"
+  timed "$MINUTES" "${PY[@]}" pegasus_jax.main --config="$CONFIG" --workdir="$WORKDIR" \
+    "${GAN_DATA_ARGS[@]}" "$@"
+
+  elapsed "sample: $NUM_SAMPLES images and a grid from the newest checkpoint"
+  run "${PY[@]}" pegasus_jax.sample --workdir="$WORKDIR" --num="$NUM_SAMPLES" --out="$SAMPLES"
+  run "${PY[@]}" pegasus_jax.sample --workdir="$WORKDIR" --num=64 --out="$OUT/grid.png"
+
+  elapsed "score: the samples against real $CLASSES"
+  run "${PY[@]}" pegasus_jax.evaluate --samples="$SAMPLES" --classifier="$CLASSIFIER" \
+    --classes="$CLASSES" --json="$OUT/evaluation.json" "${EVAL_DATA_ARGS[@]}"
+
+  elapsed "metrics: the run's TensorBoard scalars"
+  run "$PYTHON" "$REPO_ROOT/benchmarks/export_scalars.py" "$WORKDIR" --out="$OUT/metrics.json"
+  if [ "$TRAIN_CLASSIFIER" = 1 ]; then
+    run "$PYTHON" "$REPO_ROOT/benchmarks/export_scalars.py" "$CLASSIFIER" \
+      --out="$OUT/classifier_metrics.json"
+  fi
+  elapsed "done: results in $OUT"
+}
+
+if [ "$DRY_RUN" = 1 ]; then
+  steps "$@"
 else
-  elapsed "classifier: $CLASSIFIER (already trained)"
+  mkdir -p "$OUT" "$WORK"
+  steps "$@" 2>&1 | tee -a "$OUT/device_run.log"  # pipefail: a failed step fails the script
 fi
-
-elapsed "train: $CONFIG for $MINUTES min into $WORKDIR"
-timed "$MINUTES" "${PY[@]}" pegasus_jax.main --config="$CONFIG" --workdir="$WORKDIR" \
-  "${GAN_DATA_ARGS[@]}" "$@"
-
-elapsed "sample: $NUM_SAMPLES images and a grid from the newest checkpoint"
-run "${PY[@]}" pegasus_jax.sample --workdir="$WORKDIR" --num="$NUM_SAMPLES" --out="$SAMPLES"
-run "${PY[@]}" pegasus_jax.sample --workdir="$WORKDIR" --num=64 --out="$OUT/grid.png"
-
-elapsed "score: the samples against real $CLASSES"
-run "${PY[@]}" pegasus_jax.evaluate --samples="$SAMPLES" --classifier="$CLASSIFIER" \
-  --classes="$CLASSES" --json="$OUT/evaluation.json" "${EVAL_DATA_ARGS[@]}"
-
-elapsed "metrics: the run's TensorBoard scalars"
-run "$PYTHON" "$REPO_ROOT/benchmarks/export_scalars.py" "$WORKDIR" --out="$OUT/metrics.json"
-if [ "$TRAIN_CLASSIFIER" = 1 ]; then
-  run "$PYTHON" "$REPO_ROOT/benchmarks/export_scalars.py" "$CLASSIFIER" \
-    --out="$OUT/classifier_metrics.json"
-fi
-elapsed "done: results in $OUT"

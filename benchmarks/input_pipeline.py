@@ -163,8 +163,8 @@ def main() -> None:
   print(f"backend: {jax.default_backend()}  devices: {jax.device_count()} x "
         f"{jax.devices()[0].device_kind}  jax {jax.__version__}  cores: {os.cpu_count()}  "
         f"load: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
-  header = (f"{'config':38} {'family':9} {'sampler':14} {'img/step':>8} {'host img/s':>10} "
-            f"{'step img/s':>10} {'host/step':>9}  keeps up")
+  header = (f"{'config':38} {'family':10} {'sampler':14} {'img/step':>8} {'host img/s':>10} "
+            f"{'host step/s':>11} {'step img/s':>10} {'host/step':>9}  keeps up")
   print(header)
   print("-" * len(header), flush=True)
   datasets: dict[str, Any] = {}  # one read per distinct data block
@@ -194,8 +194,8 @@ def main() -> None:
     else:
       why = "not a :cpu variant" if args.step == "cpu" else "--step=none"
       step_text, verdict = f"{'-':>10}", f"{'-':>9}  step not timed ({why})"
-    print(f"{label:38} {config.family:9} {sampler.name:14} {per_step:8d} {host:10.0f} "
-          f"{step_text} {verdict}", flush=True)
+    print(f"{label:38} {config.family:10} {sampler.name:14} {per_step:8d} {host:10.0f} "
+          f"{host_steps:11.1f} {step_text} {verdict}", flush=True)
 
 
 if __name__ == "__main__":
