@@ -36,8 +36,15 @@ def quiet_library_logs() -> None:
 
 
 def hide_tensorflow_from_accelerators() -> None:
-  """tf.data only reads files here: keep TensorFlow off the GPUs/TPUs that JAX uses."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  """tf.data only reads files here: keep TensorFlow off the GPUs/TPUs that JAX uses.
+
+  Where TensorFlow is not installed (it is needed only to read TFDS data) there is nothing to
+  hide.
+  """
+  try:
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    return
   tf.config.set_visible_devices([], "GPU")
   tf.config.set_visible_devices([], "TPU")
 

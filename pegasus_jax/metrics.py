@@ -15,14 +15,23 @@ from pegasus_jax import event_files, paths
 def create_writer(workdir: str) -> metric_writers.MetricWriter:
   """TensorBoard events + log lines from process 0; other processes only log.
 
-  A local workdir gets clu's default (tf.summary) writer; one on object storage gets
-  `event_files.EventFileWriter`, which writes the same events through `pegasus_jax.paths`.
+  A local workdir gets clu's default (tf.summary) writer; one on object storage, or any
+  workdir where TensorFlow is not installed, gets `event_files.EventFileWriter`, which writes
+  the same events through `pegasus_jax.paths`.
   """
-  if jax.process_index() > 0 or paths.is_local(workdir):
+  if jax.process_index() > 0 or (paths.is_local(workdir) and _has_tensorflow()):
     return metric_writers.create_default_writer(
         workdir, just_logging=jax.process_index() > 0, asynchronous=True)
   return metric_writers.AsyncMultiWriter([metric_writers.LoggingWriter(),
                                           event_files.EventFileWriter(workdir)])
+
+
+def _has_tensorflow() -> bool:
+  try:
+    import tensorflow  # pylint: disable=g-import-not-at-top,unused-import  # noqa: F401
+  except ImportError:
+    return False
+  return True
 
 
 def flatten_metrics(metrics: Mapping[str, np.ndarray], labels: Sequence[str]

@@ -5,19 +5,24 @@ Each process reads a disjoint shard (`tfds.even_splits`), filters by label *befo
 requested class. A class entry may be a name ('horse'), an id (7), a union ('horse+bird') or
 'all' (every image of the split as one class). Data sets without a 'label' feature (celeb_a)
 can only be used as `data.classes=('all',)`: single-discriminator training on every image.
+
+TensorFlow and TFDS are imported only when a TFDS set is read, so image folders and synthetic
+data work where TensorFlow is not installed (the lent GPU machines: benchmarks/device_run.sh).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import tensorflow as tf
-import tensorflow_datasets as tfds
 
 from pegasus_jax.errors import ConfigError, UserError
+
+if TYPE_CHECKING:
+  import tensorflow as tf
+  import tensorflow_datasets as tfds
 
 
 ALL_CLASSES = "all"  # the class entry meaning "every image", labelled or not
@@ -70,6 +75,7 @@ def resolve_class_ids(name: str, classes: Sequence[str | int],
 
 
 def _builder(name: str, data_dir: str | None, download: bool) -> tfds.core.DatasetBuilder:
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   try:
     builder = tfds.builder(name, data_dir=data_dir)
   except tfds.core.registered.DatasetNotFoundError as e:
@@ -98,6 +104,8 @@ def load_class_images(name: str, classes: Sequence[str | int], *, split: str = "
                       image_size: int | None = None, channels: int = 3,
                       process_index: int = 0, process_count: int = 1) -> ClassImages:
   """This process's share of the requested classes, decoded to uint8 arrays in memory."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top  # read TFDS only
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   builder = _builder(name, data_dir, download)
   try:  # a split string: 'train', or a slice such as 'train[:45000]' / 'train[90%:]'
     builder.info.splits[split]
@@ -150,6 +158,8 @@ def _load_unlabelled(builder: tfds.core.DatasetBuilder, name: str,
   Decoded straight into one preallocated array: full CelebA at 128x128 is ~8 GB of uint8, and
   collecting batches then concatenating would need twice that.
   """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top  # read TFDS only
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   if [str(c) for c in classes] != [ALL_CLASSES]:
     raise ConfigError(
         f"config.data.classes={tuple(classes)!r}: TFDS data set {name!r} has no 'label' "
@@ -182,6 +192,7 @@ def _load_unlabelled(builder: tfds.core.DatasetBuilder, name: str,
 
 def _square_resize(image: tf.Tensor, size: int | None) -> tf.Tensor:
   """Center-crop to a square, then resize to size x size (no-op when already that size)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   if size is None:
     return image
   shape = tf.shape(image)
