@@ -7,7 +7,10 @@ from the environment: PEGASUS_TEST_STEP_DELAY (seconds to sleep after each step,
 lands mid-run), PEGASUS_TEST_NAN_AT_STEP (that step's batch is NaN), PEGASUS_TEST_IGNORE_SIGXFSZ
 (file-size limits then fail writes with EFBIG instead of killing the process, as a full disk
 does; the parent may lower the limit with `resource.prlimit`), PEGASUS_TEST_FSIZE_LIMIT (that
-limit in bytes from the start, after the heavy imports):
+limit in bytes from the start, after the heavy imports), PEGASUS_TEST_DATA (`random`, the
+default: random class images; `tfds_mock:DIR`: the real TFDS pipeline on TFDS's mock examples,
+with MNIST's metadata written under DIR, for families that read MNIST; `real`: no stand-in, for
+synthetic data sources):
 
   python tests/fault_helpers.py --config=configs/jointgan.py:cpu --workdir=DIR \\
       $(tiny overrides, see TINY_FLAGS)
@@ -99,6 +102,25 @@ def patch_data() -> None:
   data.load_dataset = fake_load_dataset
 
 
+def write_mock_metadata(data_dir: str, name: str = "mnist") -> None:
+  """Split sizes for TFDS's mock (which yields its own few examples for any slice): the builder
+  then counts as prepared under `data_dir`, and a config's slices of it exist."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
+  builder = tfds.builder(name, data_dir=data_dir)
+  builder.info.set_splits(tfds.core.SplitDict(
+      [tfds.core.SplitInfo(name=split, shard_lengths=[60_000], num_bytes=0)
+       for split in ("train", "test")]))
+  os.makedirs(builder.data_dir, exist_ok=True)
+  builder.info.write_to_directory(builder.data_dir)
+
+
+def family_command(config: str, workdir: str, flags: Sequence[str]) -> list[str]:
+  """This script on any shipped config (`configs/NAME.py[:variant]`) with explicit flags."""
+  return [sys.executable, str(pathlib.Path(__file__).resolve()),
+          "--config=" + str(REPO / config), f"--workdir={workdir}", *flags]
+
+
 def subprocess_env(**extra: str) -> dict[str, str]:
   """The child's environment; JAX_COMPILATION_CACHE_DIR (set by the tests) makes restarts cheap."""
   env = dict(os.environ)
@@ -118,17 +140,20 @@ def command(workdir: str, *extra: str, **overrides: Any) -> list[str]:
 
 
 def start(workdir: str, *extra: str, env: dict[str, str] | None = None,
-          **overrides: Any) -> subprocess.Popen:
-  """A training subprocess (stdout+stderr merged, line by line)."""
-  return subprocess.Popen(command(workdir, *extra, **overrides), cwd=str(REPO),
+          argv: Sequence[str] | None = None, **overrides: Any) -> subprocess.Popen:
+  """A training subprocess (stdout+stderr merged, line by line); `argv` replaces the tiny
+  JointGAN command."""
+  return subprocess.Popen(list(argv) if argv else command(workdir, *extra, **overrides),
+                          cwd=str(REPO),
                           env=subprocess_env(**(env or {})), stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, bufsize=1)
 
 
 def run(workdir: str, *extra: str, env: dict[str, str] | None = None, timeout: float = 120,
-        **overrides: Any) -> subprocess.CompletedProcess:
+        argv: Sequence[str] | None = None, **overrides: Any) -> subprocess.CompletedProcess:
   """Train to the end in a subprocess; stdout and stderr merged into `.stdout`."""
-  return subprocess.run(command(workdir, *extra, **overrides), cwd=str(REPO),
+  return subprocess.run(list(argv) if argv else command(workdir, *extra, **overrides),
+                        cwd=str(REPO),
                         env=subprocess_env(**(env or {})), stdout=subprocess.PIPE,
                         stderr=subprocess.STDOUT, text=True, timeout=timeout)
 
@@ -155,9 +180,10 @@ def step_of(line: str) -> int | None:
 
 
 def kill_at_step(workdir: str, step: int, sig: int = signal.SIGKILL,
-                 env: dict[str, str] | None = None, **overrides: Any) -> tuple[int, str]:
+                 env: dict[str, str] | None = None, argv: Sequence[str] | None = None,
+                 **overrides: Any) -> tuple[int, str]:
   """Start training, send `sig` once step `step` was dispatched; (return code, output)."""
-  proc = start(workdir, env=env, **overrides)
+  proc = start(workdir, env=env, argv=argv, **overrides)
   try:
     _, seen = wait_for_line(proc, lambda l: (step_of(l) or -1) >= step or "Finished" in l)
     proc.send_signal(sig)
@@ -222,9 +248,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     from pegasus_jax import train  # pylint: disable=g-import-not-at-top,unused-import
     limit = int(os.environ["PEGASUS_TEST_FSIZE_LIMIT"])
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-  patch_data()
+  source = os.environ.get("PEGASUS_TEST_DATA", "random")
+  if source == "random":
+    patch_data()
   _announce_steps()
-  cli_setup.run(cli.main, argv=list(argv) if argv is not None else None)
+  if source.startswith("tfds_mock:"):
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+    data_dir = source.split(":", 1)[1]
+    write_mock_metadata(data_dir)
+    with tfds.testing.mock_data(num_examples=64, data_dir=data_dir):
+      cli_setup.run(cli.main, argv=list(argv) if argv is not None else None)
+  else:
+    cli_setup.run(cli.main, argv=list(argv) if argv is not None else None)
 
 
 if __name__ == "__main__":

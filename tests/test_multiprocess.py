@@ -33,8 +33,9 @@ def _finish(procs, timeout=240):
   return [p.returncode for p in procs], outputs
 
 
-def test_two_processes_resume_bitwise_like_an_uninterrupted_run(tmp_path, monkeypatch):
-  monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path / "jax_cache"))
+def test_two_processes_resume_bitwise_like_an_uninterrupted_run(tmp_path, monkeypatch,
+                                                                 subprocess_jax_cache):
+  monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", subprocess_jax_cache["JAX_COMPILATION_CACHE_DIR"])
   straight, resumed = str(tmp_path / "straight"), str(tmp_path / "resumed")
   codes, outs = _finish(_start_pair(straight, _free_port(), total_steps=6))
   assert codes == [0, 0], outs
@@ -50,8 +51,10 @@ def test_two_processes_resume_bitwise_like_an_uninterrupted_run(tmp_path, monkey
   assert fh.trees_equal(a, b)
 
 
-def test_sigterm_to_both_processes_stops_them_at_the_same_step(tmp_path, monkeypatch):
-  monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path / "jax_cache"))
+def test_sigterm_to_both_processes_stops_them_at_the_same_step(tmp_path, monkeypatch,
+                                                                subprocess_jax_cache):
+  # The session's cache: the pair's program was compiled by the test above.
+  monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", subprocess_jax_cache["JAX_COMPILATION_CACHE_DIR"])
   workdir = str(tmp_path / "run")
   procs = _start_pair(workdir, _free_port(), env={"PEGASUS_TEST_STEP_DELAY": "0.2"},
                       total_steps=400)
