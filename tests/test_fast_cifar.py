@@ -57,8 +57,9 @@ def test_dirac_init_passes_the_input_through_its_first_channels():
 def test_matmul_kernel_gradient_equals_xla():
   x = jax.random.normal(jax.random.PRNGKey(0), (3, 7, 7, 5))
   kernel = jax.random.normal(jax.random.PRNGKey(1), (3, 3, 5, 6))
-  ours = jax.grad(lambda x, k: jnp.sum(jnp.sin(fast_cifar.conv_matmul_grad(x, k))), (0, 1))
-  xla = jax.grad(lambda x, k: jnp.sum(jnp.sin(fast_cifar._conv_same(x, k))), (0, 1))
+  ours = jax.jit(jax.grad(lambda x, k: jnp.sum(jnp.sin(fast_cifar.conv_matmul_grad(x, k))),
+                         (0, 1)))
+  xla = jax.jit(jax.grad(lambda x, k: jnp.sum(jnp.sin(fast_cifar._conv_same(x, k))), (0, 1)))
   for a, b in zip(ours(x, kernel), xla(x, kernel)):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
@@ -66,17 +67,16 @@ def test_matmul_kernel_gradient_equals_xla():
 def test_whitening_is_filled_by_the_first_training_batch_only():
   model = fast_cifar.FastCifarNet(num_classes=3, widths=(4, 8, 8))
   first, second = _correlated_images(size=16, seed=0), _correlated_images(size=16, seed=1)
-  variables = model.init(jax.random.PRNGKey(0), first[:1], train=False)
+  variables = jax.jit(lambda x: model.init(jax.random.PRNGKey(0), x, train=False))(first[:1])
   assert float(variables["batch_stats"]["whiten_ready"]) == 0.0
-  (logits, features), updated = model.apply(variables, first, train=True,
-                                            mutable=["batch_stats"])
+  train_apply = jax.jit(lambda v, x: model.apply(v, x, train=True, mutable=["batch_stats"]))
+  (logits, features), updated = train_apply(variables, first)
   assert logits.shape == (64, 3) and features.shape == (64, 8)
   stats = updated["batch_stats"]
   # Whitening with the default eps: unit variance up to eps on the smallest directions.
   covariance = _covariance(_whitened(first, stats["whiten_kernel"]))
   np.testing.assert_allclose(covariance, np.eye(12), atol=0.15)
-  _, again = model.apply({"params": variables["params"], "batch_stats": stats}, second,
-                         train=True, mutable=["batch_stats"])
+  _, again = train_apply({"params": variables["params"], "batch_stats": stats}, second)
   np.testing.assert_array_equal(again["batch_stats"]["whiten_kernel"], stats["whiten_kernel"])
 
 
