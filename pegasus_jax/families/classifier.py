@@ -26,7 +26,8 @@ from pegasus_jax import runtime
 from pegasus_jax.config_defaults import base_config, flatten_config
 from pegasus_jax.data_spec import FieldSpec
 from pegasus_jax.errors import ConfigError
-from pegasus_jax.families import classifier_recipe as recipe
+from pegasus_jax.families.classifier_recipe import (MODELS, TEST_TIME_VIEWS, build_model,
+                                                  build_optimizer, predict_with_views)
 from pegasus_jax.families.base import DataInfo, Metrics, Visuals
 from pegasus_jax.models import resnet
 
@@ -137,7 +138,7 @@ def _resnet_depth(value: Any) -> str | None:
 
 
 FIELD_CHECKS: dict[str, checks.Check] = {
-    "model.name": checks.one_of(*recipe.MODELS),
+    "model.name": checks.one_of(*MODELS),
     "model.depth": _resnet_depth,
     "model.width": checks.positive_int,
     "optimizer.lr": checks.positive_float,
@@ -150,7 +151,7 @@ FIELD_CHECKS: dict[str, checks.Check] = {
     "optimizer.bias_lr_scale": checks.positive_float,
     "augment.crop_padding": checks.non_negative_int,
     "augment.flip": checks.boolean,
-    "augment.tta": checks.one_of(*recipe.TEST_TIME_VIEWS),
+    "augment.tta": checks.one_of(*TEST_TIME_VIEWS),
 }
 
 
@@ -173,13 +174,13 @@ class Classifier:
     self.num_classes = len(self.class_labels)
     self.image_shape = tuple(info.example_shapes["image"])
     self.examples_per_step = config.batch_size
-    self.model = recipe.build_model(config.model, self.num_classes)
+    self.model = build_model(config.model, self.num_classes)
     self.tta = config.augment.get("tta", "none")  # absent in checkpoints from before it
     self.crop_padding = config.augment.crop_padding
     self.flip = config.augment.flip
     self.label_smoothing = config.optimizer.label_smoothing
     self.schedule = learning_rate_schedule(config, self.num_classes)
-    self.tx = recipe.build_optimizer(config.optimizer, self.schedule)
+    self.tx = build_optimizer(config.optimizer, self.schedule)
     self._apply_jit = jax.jit(self.apply)
 
   def data_spec(self) -> dict[str, FieldSpec]:
@@ -199,7 +200,7 @@ class Classifier:
     """Logits (N, K) and penultimate features (N, D) of images in [-1, 1], evaluation mode,
     averaged over the test-time views of `config.augment.tta` (one view by default)."""
     variables = {"params": state.params, "batch_stats": state.batch_stats}
-    return recipe.predict_with_views(
+    return predict_with_views(
         lambda x: self.model.apply(variables, x, train=False), images, self.tta)
 
   # -- training -------------------------------------------------------------------------------
