@@ -7,6 +7,14 @@ CPU variant (2 cores; the accuracy it reaches in its time is recorded in EVALUAT
   python -m pegasus_jax.main --config=configs/classifier.py:cpu --workdir=runs/classifier_cpu \
       --config.data.data_dir=../shared/tensorflow_datasets
 
+Fast CPU variant, the evaluator (a whitened VGG-like net, models/fast_cifar.py):
+  python -m pegasus_jax.main --config=configs/classifier.py:fast --workdir=runs/classifier_fast \
+      --config.data.data_dir=../shared/tensorflow_datasets
+  Measured on the 2 shared cores, from the command's start: 9 min 47 s at load 3.9-7.8 (54% of
+  the cores) and 13 min 29 s at load 8.9-12.6 (37%), both to the same held-out
+  ('train[45000:]') accuracy 80.3%, temperature T = 0.528, ECE 0.193 -> 0.024. Short of the
+  92% asked for, by compute: EVALUATION.md ("The evaluator") has the budget and the search.
+
 Choices: ResNet-20 (He et al. 2016, CIFAR variant; ~91-92% test accuracy when trained fully),
 SGD + Nesterov momentum 0.9, lr 0.1 per 128 images with warm-up and cosine decay, weight decay
 5e-4 on kernels, random 4-px-padded crops + horizontal flips on device. The last 5,000 train
@@ -34,11 +42,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.eval_every = 300
     config.checkpoint_every = 300
     config.keep_checkpoints = 2
+  elif arg == "fast":
+    _fast(config)
   elif arg in ("mnist", "mnist_colour"):
     _digits(config, coloured=arg == "mnist_colour")
   elif arg:
     raise ValueError(f"unknown variant {arg!r} of configs/classifier.py; valid: '', 'cpu', "
-                     "'mnist', 'mnist_colour'")
+                     "'fast', 'mnist', 'mnist_colour'")
   return config
 
 
@@ -72,4 +82,32 @@ def _digits(config: ml_collections.ConfigDict, coloured: bool) -> None:
   config.log_every = 50
   config.eval_every = 300
   config.checkpoint_every = 300
+  config.keep_checkpoints = 1
+
+
+def _fast(config: ml_collections.ConfigDict) -> None:
+  """A whitened VGG-like net (models/fast_cifar.py) with an airbench-style recipe, for CPUs.
+
+  Why each choice (measured at 200 steps unless said; EVALUATION.md has the table): 250 images
+  a step beat 500 (77.6% vs 75.4% at the same 50k images); lr 0.36-0.72 per 128 beat 0.18
+  (79.9-80.2% vs 77.6%); flip TTA adds 0.6 points for two passes, flip + shift 0.1 more for
+  six. Tried and dropped: 24x24 training crops (1.5x the images/s, 73.3%), groups of 32-64-128
+  channels (79.2%, barely faster).
+  """
+  config.model.name = "fast_cifar"
+  config.model.width = 32  # groups of 32, 128, 128 channels
+  config.batch_size = 25  # per class: 250 images a step
+  config.total_steps = 200  # 50k images, 1.1 epochs of train[:45000]
+  config.optimizer.lr = 0.5  # per 128 images: 0.98 at 250
+  config.optimizer.momentum = 0.85
+  config.optimizer.weight_decay = 1.4e-3
+  config.optimizer.bias_lr_scale = 64.0
+  config.optimizer.schedule = "linear"
+  config.optimizer.warmup_steps = 46  # 23% of the steps, then linear decay to 0
+  config.optimizer.label_smoothing = 0.2
+  config.augment.crop_padding = 2
+  config.augment.tta = "flip"
+  config.log_every = 25
+  config.eval_every = config.total_steps  # once, at the end: a held-out pass costs seconds
+  config.checkpoint_every = config.total_steps
   config.keep_checkpoints = 1

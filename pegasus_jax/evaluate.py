@@ -14,6 +14,9 @@ pegasus_score, pegasus_rate, class_histogram, and with Inception weights fid, in
 kid (against the real images of the requested classes) and fid_protocol, the preprocessing that
 produced them: pytorch_fid (default; pytorch-fid's resize) or tf_original (the original TF FID
 code's TF1 resize and (x - 128) / 128 scaling). Real-image statistics are cached, per protocol.
+Probabilities are calibrated by the classifier's held-out temperature; the JSON records it
+(classifier_temperature) with the classifier's held-out accuracy and ECE before and after it
+(classifier_heldout_accuracy, classifier_ece, classifier_ece_calibrated).
 Samples, workdirs, the cache and the JSON may be local or on object storage (gs://); the
 Inception weights file is read locally.
 """
@@ -146,8 +149,7 @@ def evaluate(images: np.ndarray, classifier: cm.LoadedClassifier, classes: Seque
   reference, cache = cm.reference_statistics(classifier, classes, split=real_split,
                                              data_dir=data_dir, cache_dir=cache_dir)
   result = cm.evaluate_samples(classifier, images, classes, reference)
-  result.update(classifier_workdir=classifier.workdir, classifier_step=classifier.step,
-                classifier_weights=classifier.weights_hash, real_split=real_split,
+  result.update(cm.classifier_description(classifier), real_split=real_split,
                 reference_cache=cache)
   if inception_weights:
     result.update(inception_metrics(inception_weights, images, classifier, classes, real_split,

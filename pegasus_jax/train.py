@@ -318,10 +318,12 @@ def _train(config: ml_collections.ConfigDict, workdir: str, checkpoint_dir: str
           meta = {"step": step, "family": config.family,
                   "class_labels": list(family.class_labels), "data_info": data_info,
                   "config": config_dict, "data_position": sampler.position(step)}
+          if evaluation is not None:  # what tools read back (e.g. a classifier's temperature)
+            meta["evaluation"] = evaluation
           if save_now:
             store.save(step, state, meta)
           if best is not None and evaluation is not None:
-            best.maybe_save(step, state, dict(meta, evaluation=evaluation), evaluation)
+            best.maybe_save(step, state, meta, evaluation)
         if stop:
           break
       if watcher.reason is not None and step < config.total_steps:

@@ -74,3 +74,45 @@ def test_scalars_flatten_for_tensorboard():
       "eval/classifier_is": 2.0, "eval/classifier_is_std": 0.1, "eval/pegasus_score": 0.5,
       "eval/fcd/horse": 3.0, "eval/fcd/union": 4.0, "eval/mean_probability/horse": 0.4,
       "eval/predicted_share/horse": 0.75, "eval/predicted_share/bird": 0.25}
+
+
+class FixedLogits:
+  """A family stand-in whose `predict` returns the same logits and features for any images."""
+
+  def __init__(self, logits, features):
+    self.logits, self.features = logits, features
+
+  def predict(self, state, images):
+    return self.logits[:len(images)], self.features[:len(images)]
+
+
+def _classifier(temperature, logits, features=None):
+  features = features if features is not None else np.eye(len(logits), 4)
+  return cm.LoadedClassifier(
+      workdir="/clf", labels=("horse", "bird", "cat"), config=None,
+      family=FixedLogits(logits, features), state=None, step=1, image_shape=(1, 1, 3),
+      weights_hash="0", temperature=temperature, heldout={"eval/temperature": temperature})
+
+
+def test_scores_use_the_calibrated_probabilities():
+  logits = np.log(PROBS + 1e-12) * 3.0  # three times too confident
+  images = np.zeros((len(PROBS), 1, 1, 3), np.uint8)
+  raw = cm.evaluate_samples(_classifier(1.0, logits), images, ["horse", "bird"])
+  calibrated_clf = _classifier(3.0, logits)
+  calibrated = cm.evaluate_samples(calibrated_clf, images, ["horse", "bird"])
+  # softmax(logits / 3) gives back PROBS (up to the 1e-12): the hand-computed scores
+  assert calibrated["pegasus_score"] == pytest.approx(np.mean([1.0, 0.2, 0.6, 0.5, 0.1]),
+                                                      abs=1e-6)
+  assert calibrated["pegasus_rate"] == pytest.approx(0.4)
+  np.testing.assert_allclose(calibrated_clf.probabilities(images), PROBS, atol=1e-6)
+  # T = 1 reads the over-confident probabilities: lower score, no pegasus at the 0.25 edge
+  assert raw["pegasus_score"] < calibrated["pegasus_score"] - 0.05
+  assert raw["pegasus_rate"] == pytest.approx(0.2)
+  assert raw["class_histogram"] == calibrated["class_histogram"]  # T moves no argmax
+
+
+def test_predict_divides_logits_by_the_temperature_and_keeps_features():
+  logits, features = np.array([[2.0, 0.0, -1.0], [0.5, 1.0, 0.0]]), np.ones((2, 4))
+  out_logits, out_features = _classifier(0.5, logits, features).predict(np.zeros((2, 1, 1, 3)))
+  np.testing.assert_allclose(out_logits, logits / 0.5)
+  np.testing.assert_array_equal(out_features, features)

@@ -66,6 +66,10 @@ def test_loop_trains_the_classifier_evaluates_and_keeps_the_best(workdirs):
   evaluation = summary["last_evaluation"]
   assert 0 <= evaluation["eval/accuracy"] <= 1 and evaluation["eval/num_images"] == 18
   assert {"eval/accuracy/horse", "eval/accuracy/bird", "eval/accuracy/cat"} <= set(evaluation)
+  # held-out calibration: T fitted on the same split, ECE before and after
+  assert evaluation["eval/temperature"] > 0
+  assert 0 <= evaluation["eval/ece"] <= 1 and 0 <= evaluation["eval/ece_calibrated"] <= 1
+  assert np.isfinite(evaluation["eval/nll_calibrated"])
   best = summary["best"]
   assert best["metric"] == "eval/accuracy" and best["step"] in (1, 2)
   store = checkpoint.CheckpointStore(os.path.join(workdir, checkpoint.BEST_DIR), keep=1,
@@ -75,6 +79,43 @@ def test_loop_trains_the_classifier_evaluates_and_keeps_the_best(workdirs):
   store.close()
   assert meta["best"]["value"] == best["value"] and meta["family"] == "classifier"
   assert meta["evaluation"]["eval/accuracy"] == best["value"]
+  # the latest checkpoint carries its step's evaluation too (the temperature the tools read)
+  latest = checkpoint.CheckpointStore(os.path.join(workdir, "checkpoints"), keep=1,
+                                      asynchronous=False)
+  assert latest.read_meta(2)["evaluation"] == evaluation
+  latest.close()
+
+
+def test_the_loaded_classifier_reads_its_temperature_from_the_checkpoint(workdirs):
+  best = cm.load_classifier(workdirs["classifier"], prefer_best=True)
+  store = checkpoint.CheckpointStore(os.path.join(workdirs["classifier"], checkpoint.BEST_DIR),
+                                     keep=1, asynchronous=False)
+  saved = store.read_meta(best.step)["evaluation"]
+  store.close()
+  assert best.calibrated and best.temperature == saved["eval/temperature"] != 1.0
+  latest = cm.load_classifier(workdirs["classifier"])
+  assert latest.step == 2
+  assert latest.temperature == workdirs["classifier_summary"]["last_evaluation"][
+      "eval/temperature"]
+  images = random_class_images(1, per_class=4, size=8, seed=1)[0].astype(np.float32) / 127.5 - 1
+  raw_logits, _ = latest.family.predict(latest.state, images)
+  np.testing.assert_allclose(latest.probabilities(images),
+                             cm.softmax(np.asarray(raw_logits) / latest.temperature), rtol=1e-6)
+
+
+def test_a_checkpoint_without_a_temperature_is_used_uncalibrated(workdirs, monkeypatch):
+  from pegasus_jax import restore
+  load_run = restore.load_run
+
+  def without_evaluation(*args, **kwargs):
+    run = load_run(*args, **kwargs)
+    run.meta.pop("evaluation")
+    return run
+
+  monkeypatch.setattr(restore, "load_run", without_evaluation)
+  loaded = cm.load_classifier(workdirs["classifier"])
+  assert loaded.temperature == 1.0 and not loaded.calibrated
+  assert cm.classifier_description(loaded)["classifier_ece"] is None
 
 
 def _samples(path, images):
@@ -103,6 +144,14 @@ def test_cli_writes_the_json_and_hits_the_cache_the_second_time(workdirs, capsys
   # the classifier kept a best checkpoint (by eval/accuracy) and the CLI used it
   best_steps = os.listdir(os.path.join(workdirs["classifier"], checkpoint.BEST_DIR))
   assert [str(written["classifier_step"])] == best_steps
+  # ... and its held-out calibration is what the scores used and what the JSON says
+  heldout = cm.load_classifier(workdirs["classifier"], prefer_best=True).heldout
+  assert written["classifier_calibrated"] is True
+  for key, name in (("classifier_temperature", "eval/temperature"),
+                    ("classifier_heldout_accuracy", "eval/accuracy"),
+                    ("classifier_ece", "eval/ece"),
+                    ("classifier_ece_calibrated", "eval/ece_calibrated")):
+    assert written[key] == heldout[name], key
   # float samples in [-1, 1] of the same images give the same numbers, from the cache
   floats = _samples(root / "float.npz", images.astype(np.float32) / 127.5 - 1)
   second = evaluate_cli.run_cli(classifier=workdirs["classifier"], samples=floats,

@@ -14,6 +14,11 @@ softmax and its penultimate (pooled) features:
   pegasus rate: the share of samples with p_a + p_b >= 0.8 and min(p_a, p_b) >= 0.25.
 - class histogram: how many samples the classifier assigns (argmax) to each of its classes.
 
+The probabilities are calibrated: softmax(logits / T), with the temperature T that the
+classifier's held-out evaluation fitted (`evaluation.calibration`, saved with the checkpoint's
+evaluation). A checkpoint without one is used with T = 1, and says so. T changes no argmax and
+no feature, so the class histogram and FCD do not depend on it.
+
 Real-image reference statistics cost a pass over thousands of images, so they are cached on disk,
 keyed by data set, split, classes, the network config and a hash of its weights. The cache may
 live on object storage (beside a classifier trained into gs://), through `pegasus_jax.paths`.
@@ -89,7 +94,9 @@ def frechet_to_reference(features: np.ndarray, reference: tuple[np.ndarray, np.n
 # -- the classifier -----------------------------------------------------------------------------
 @dataclasses.dataclass
 class LoadedClassifier:
-  """A trained classifier run: `predict` gives logits and penultimate features."""
+  """A trained classifier run, calibrated: `predict` gives logits already divided by the
+  held-out temperature (so any softmax of them is calibrated) and penultimate features;
+  `probabilities` gives the calibrated class probabilities."""
 
   workdir: str
   labels: tuple[str, ...]
@@ -99,10 +106,26 @@ class LoadedClassifier:
   step: int
   image_shape: tuple[int, int, int]
   weights_hash: str
+  #: The held-out temperature of the checkpoint's evaluation; 1 when it has none.
+  temperature: float = 1.0
+  #: The checkpoint's held-out evaluation ('eval/accuracy', 'eval/ece', ...); {} when none.
+  heldout: Mapping[str, float] = dataclasses.field(default_factory=dict)
+
+  @property
+  def calibrated(self) -> bool:
+    """Whether the checkpoint carried a fitted temperature (else T = 1 is used)."""
+    return "eval/temperature" in self.heldout
 
   def predict(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Logits (N, K) and features (N, D) of float images in [-1, 1]."""
-    return self.family.predict(self.state, images)
+    """Calibrated logits (network logits / temperature), (N, K), and features (N, D) of float
+    images in [-1, 1]. The argmax and the features are the network's own."""
+    logits, features = self.family.predict(self.state, images)
+    return np.asarray(logits, np.float64) / self.temperature, features
+
+  def probabilities(self, images: np.ndarray) -> np.ndarray:
+    """Calibrated class probabilities (N, K), float64, of float images in [-1, 1]."""
+    logits, _ = self.predict(images)
+    return softmax(logits)
 
   def class_index(self, name: str) -> int:
     """The output index of class `name` (a label, or an id among the labels)."""
@@ -131,10 +154,20 @@ def load_classifier(workdir: str, step: int | None = None, *, prefer_best: bool 
   run = restore.load_run(workdir, step, prefer_best=prefer_best)
   require(run.family, Classifies, f"the classifier metrics (classifier {run.workdir})",
           run.config.family)
+  heldout = {name: float(value) for name, value in (run.meta.get("evaluation") or {}).items()}
+  temperature = heldout.get("eval/temperature", 1.0)
+  if "eval/temperature" not in heldout:
+    logging.warning("classifier %s step %d has no held-out temperature in its checkpoint (its "
+                    "evaluation did not run at that step, or predates calibration): its "
+                    "probabilities are used uncalibrated (T = 1)", run.workdir, run.step)
+  if not (np.isfinite(temperature) and temperature > 0):
+    raise UserError(f"classifier {run.workdir} step {run.step}: its checkpoint's "
+                    f"eval/temperature={temperature} is not a positive number")
   return LoadedClassifier(workdir=run.workdir, labels=tuple(run.info.labels), config=run.config,
                           family=run.family, state=run.state, step=run.step,
                           image_shape=tuple(run.info.example_shapes["image"]),
-                          weights_hash=weights_hash(run.state))
+                          weights_hash=weights_hash(run.state), temperature=temperature,
+                          heldout=heldout)
 
 
 # -- samples ------------------------------------------------------------------------------------
@@ -248,7 +281,7 @@ def evaluate_samples(classifier: LoadedClassifier, images: np.ndarray, classes: 
   images = check_samples(images, classifier.image_shape)
   indices = [classifier.class_index(name) for name in classes]
   logits, features = classifier.predict(images)
-  probs = softmax(logits)
+  probs = softmax(logits)  # calibrated: `predict` divided the logits by the temperature
   is_mean, is_std = classifier_inception_score(probs)
   out: dict[str, Any] = {
       "num_samples": int(len(images)), "classes": list(classes),
@@ -264,6 +297,18 @@ def evaluate_samples(classifier: LoadedClassifier, images: np.ndarray, classes: 
     out["fcd"] = {name: frechet_to_reference(features, reference[name])
                   for name in [*classes, UNION]}
   return out
+
+
+def classifier_description(classifier: LoadedClassifier) -> dict[str, Any]:
+  """Which classifier scored, and how well it is calibrated on its held-out split (for JSON)."""
+  heldout = classifier.heldout
+  return {"classifier_workdir": classifier.workdir, "classifier_step": classifier.step,
+          "classifier_weights": classifier.weights_hash,
+          "classifier_temperature": classifier.temperature,
+          "classifier_calibrated": classifier.calibrated,
+          "classifier_heldout_accuracy": heldout.get("eval/accuracy"),
+          "classifier_ece": heldout.get("eval/ece"),
+          "classifier_ece_calibrated": heldout.get("eval/ece_calibrated")}
 
 
 def scalars(result: Mapping[str, Any], prefix: str = "eval/") -> dict[str, float]:

@@ -1,15 +1,17 @@
-"""Held-out accuracy of a classifier run (`config.evals.heldout = dict(type='accuracy')`).
+"""Held-out accuracy and calibration of a classifier run (`config.evals.heldout`, type 'accuracy').
 
-The held-out split (e.g. 'train[45000:]' of the training set) is read once, whole, by every
-process, with the run's own data settings; scalars: eval/accuracy, eval/loss, per-class
-eval/accuracy/<label>.
+The held-out split (e.g. 'train[45000:]' of the training set, never a test split) is read once,
+whole, by every process, with the run's own data settings. Scalars: eval/accuracy, eval/loss,
+per-class eval/accuracy/<label>, and the calibration of `evaluation.calibration`:
+eval/temperature (the T that scores divide the logits by), eval/ece (T = 1), eval/ece_calibrated
+and eval/nll_calibrated (cross-fitted). They are saved with the checkpoint's evaluation, where
+`classifier_metrics.load_classifier` reads the temperature back.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable
 
-import jax
 import ml_collections
 import numpy as np
 
@@ -17,6 +19,7 @@ from pegasus_jax import config_checks as checks
 from pegasus_jax import data
 from pegasus_jax.data_spec import DataInfo
 from pegasus_jax.errors import ConfigError
+from pegasus_jax.evaluation import calibration
 from pegasus_jax.families.base import Classifies, require
 
 OPTIONS = {"split": "train[45000:]"}
@@ -37,11 +40,11 @@ def create(config: ml_collections.ConfigDict, options: dict[str, Any], family: A
 
   def evaluate(state: Any) -> dict[str, float]:
     logits, _ = family.predict(state, images)
-    log_probs = np.asarray(jax.nn.log_softmax(np.asarray(logits, np.float64), axis=-1))
     correct = np.argmax(logits, -1) == labels
-    out = {"eval/accuracy": float(np.mean(correct)),
-           "eval/loss": float(-np.mean(log_probs[np.arange(len(labels)), labels])),
+    report = calibration.calibration_report(logits, labels)
+    out = {"eval/accuracy": float(np.mean(correct)), "eval/loss": report.pop("nll"),
            "eval/num_images": float(len(labels))}
+    out.update({f"eval/{name}": value for name, value in report.items()})
     for k, label in enumerate(info.labels):
       out[f"eval/accuracy/{label}"] = float(np.mean(correct[labels == k]))
     return out

@@ -1,12 +1,13 @@
-"""The evaluation classifier as a family: a CIFAR ResNet trained by the same loop and checkpoints.
+"""The evaluation classifier as a family: a CIFAR convnet trained by the same loop and checkpoints.
 
 It consumes the loop's class-major batch unchanged: batch['real'] is (K, B, H, W, C) with class k
 in row k, so the label of every image is its row index and every step is class-balanced. The
 augmentation (random crop after zero padding, horizontal flip) runs on device inside the jitted
 step from `fold_in(rng, step)`, so it is deterministic per step and a resumed run is exact.
 It has no generator and no pictures. It `Classifies`: the held-out accuracy evaluator
-(`pegasus_jax.evaluators`, `config.evals.heldout`) and the classifier metrics of GAN samples use
-its `predict`.
+(`pegasus_jax.evaluators`, `config.evals.heldout`, which also fits the calibration temperature)
+and the classifier metrics of GAN samples use its `predict`. The network, optimiser and
+test-time views are the recipe's choice (`families/classifier_recipe.py`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from pegasus_jax import runtime
 from pegasus_jax.config_defaults import base_config, flatten_config
 from pegasus_jax.data_spec import FieldSpec
 from pegasus_jax.errors import ConfigError
+from pegasus_jax.families.classifier_recipe import (MODELS, TEST_TIME_VIEWS, build_model,
+                                                  build_optimizer, predict_with_views)
 from pegasus_jax.families.base import DataInfo, Metrics, Visuals
 from pegasus_jax.models import resnet
 
@@ -62,19 +65,18 @@ def augment(key: jax.Array, images: jax.Array, crop_padding: int, flip: bool) ->
   return images
 
 
-def _kernel_mask(params: PyTree) -> PyTree:
-  """Weight decay on conv/dense kernels only (not biases or batch-norm scales)."""
-  return jax.tree_util.tree_map(lambda p: p.ndim > 1, params)
-
-
 def learning_rate_schedule(config: ml_collections.ConfigDict, num_classes: int
                            ) -> optax.Schedule:
-  """Linear warm-up to lr * global_batch / 128, then cosine decay to 0 (or constant)."""
+  """Linear warm-up to lr * global_batch / 128, then cosine or linear decay to 0 (or constant)."""
   opt = config.optimizer
   peak = opt.lr * num_classes * config.batch_size / 128
   warmup = min(opt.warmup_steps, max(config.total_steps - 1, 0))
   if opt.schedule == "cosine":
     return optax.warmup_cosine_decay_schedule(0.0, peak, warmup, config.total_steps)
+  if opt.schedule == "linear":
+    return optax.join_schedules(
+        [optax.linear_schedule(0.0, peak, warmup),
+         optax.linear_schedule(peak, 0.0, config.total_steps - warmup)], [warmup])
   if not warmup:
     return optax.constant_schedule(peak)
   return optax.join_schedules(
@@ -102,20 +104,26 @@ def classifier_config() -> ml_collections.ConfigDict:
   config.best_mode = "max"
 
   config.model = ml_collections.ConfigDict()
-  config.model.depth = 20  # 6n + 2
-  config.model.width = 16  # first stage's channels; x2, x4 in the next stages
+  config.model.name = "resnet"  # 'resnet' (CIFAR ResNet) | 'fast_cifar' (models/fast_cifar.py)
+  config.model.depth = 20  # 6n + 2 (resnet only)
+  # First stage's channels; x2, x4 in the next stages (resnet), x4, x4 (fast_cifar).
+  config.model.width = 16
 
   config.optimizer = ml_collections.ConfigDict()
   config.optimizer.lr = 0.1  # peak, for 128 images; scaled linearly with the global batch
   config.optimizer.momentum = 0.9
   config.optimizer.nesterov = True
   config.optimizer.weight_decay = 5e-4  # on conv/dense kernels only
-  config.optimizer.schedule = "cosine"  # 'cosine' | 'constant'
+  config.optimizer.schedule = "cosine"  # 'cosine' | 'linear' (decay to 0) | 'constant'
   config.optimizer.warmup_steps = 200
   config.optimizer.label_smoothing = 0.0
+  config.optimizer.bias_lr_scale = 1.0  # learning-rate multiplier for 1-D parameters (BN biases)
   config.augment = ml_collections.ConfigDict()
   config.augment.crop_padding = 4  # random crop after zero padding (0 = off)
   config.augment.flip = True
+  # Test-time views averaged in every prediction (evaluation, scores, features): 'none', 'flip'
+  # (with the mirrored image) or 'flip_shift' (also 1-px shifted copies: 6 views).
+  config.augment.tta = "none"
   return config
 
 
@@ -130,17 +138,20 @@ def _resnet_depth(value: Any) -> str | None:
 
 
 FIELD_CHECKS: dict[str, checks.Check] = {
+    "model.name": checks.one_of(*MODELS),
     "model.depth": _resnet_depth,
     "model.width": checks.positive_int,
     "optimizer.lr": checks.positive_float,
     "optimizer.momentum": checks.unit_interval,
     "optimizer.nesterov": checks.boolean,
     "optimizer.weight_decay": checks.non_negative_float,
-    "optimizer.schedule": checks.one_of("cosine", "constant"),
+    "optimizer.schedule": checks.one_of("cosine", "linear", "constant"),
     "optimizer.warmup_steps": checks.non_negative_int,
     "optimizer.label_smoothing": checks.unit_interval,
+    "optimizer.bias_lr_scale": checks.positive_float,
     "augment.crop_padding": checks.non_negative_int,
     "augment.flip": checks.boolean,
+    "augment.tta": checks.one_of(*TEST_TIME_VIEWS),
 }
 
 
@@ -163,16 +174,13 @@ class Classifier:
     self.num_classes = len(self.class_labels)
     self.image_shape = tuple(info.example_shapes["image"])
     self.examples_per_step = config.batch_size
-    self.model = resnet.CifarResNet(num_classes=self.num_classes, depth=config.model.depth,
-                                    width=config.model.width)
+    self.model = build_model(config.model, self.num_classes)
+    self.tta = config.augment.get("tta", "none")  # absent in checkpoints from before it
     self.crop_padding = config.augment.crop_padding
     self.flip = config.augment.flip
     self.label_smoothing = config.optimizer.label_smoothing
     self.schedule = learning_rate_schedule(config, self.num_classes)
-    opt = config.optimizer
-    self.tx = optax.chain(
-        optax.add_decayed_weights(opt.weight_decay, mask=_kernel_mask),
-        optax.sgd(self.schedule, momentum=opt.momentum, nesterov=opt.nesterov))
+    self.tx = build_optimizer(config.optimizer, self.schedule)
     self._apply_jit = jax.jit(self.apply)
 
   def data_spec(self) -> dict[str, FieldSpec]:
@@ -189,9 +197,11 @@ class Classifier:
 
   # -- inference ------------------------------------------------------------------------------
   def apply(self, state: ClassifierState, images: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Logits (N, K) and penultimate features (N, D) of images in [-1, 1], evaluation mode."""
-    return self.model.apply({"params": state.params, "batch_stats": state.batch_stats},
-                            images, train=False)
+    """Logits (N, K) and penultimate features (N, D) of images in [-1, 1], evaluation mode,
+    averaged over the test-time views of `config.augment.tta` (one view by default)."""
+    variables = {"params": state.params, "batch_stats": state.batch_stats}
+    return predict_with_views(
+        lambda x: self.model.apply(variables, x, train=False), images, self.tta)
 
   # -- training -------------------------------------------------------------------------------
   def train_step(self, state: ClassifierState, batch: dict[str, jax.Array]
