@@ -17,6 +17,9 @@ code's TF1 resize and (x - 128) / 128 scaling). Real-image statistics are cached
 Probabilities are calibrated by the classifier's held-out temperature; the JSON records it
 (classifier_temperature) with the classifier's held-out accuracy and ECE before and after it
 (classifier_heldout_accuracy, classifier_ece, classifier_ece_calibrated).
+Beside the JSON (OUT.json -> OUT.png, unless --nopanel) a picture (`evaluation.panel`): the
+8 highest and 8 lowest pegasus-scored samples with their probabilities of the classes, and the
+samples' class shares against the real images'; the JSON's 'panel' says which samples.
 Samples, workdirs, the cache and the JSON may be local or on object storage (gs://); the
 Inception weights file is read locally.
 """
@@ -31,10 +34,11 @@ from typing import Any, Sequence
 import numpy as np
 from absl import app, flags, logging
 
-from pegasus_jax import cli_setup, paths, restore, sampling
+from pegasus_jax import cli_setup, imaging, paths, restore, sampling
 from pegasus_jax.errors import ConfigError
 from pegasus_jax.evaluation import classifier_metrics as cm
 from pegasus_jax.evaluation import inception
+from pegasus_jax.evaluation import panel
 from pegasus_jax.evaluators.sample_quality import split_class_labels
 
 FLAGS = flags.FLAGS
@@ -64,6 +68,8 @@ def _define_flags() -> None:
                       "pytorch_fid (pytorch-fid, torch-style resize) or tf_original (the "
                       "original TF FID code: TF1 resize_bilinear, (x - 128) / 128).")
   flags.DEFINE_string("json", None, "Write the results here as JSON.")
+  flags.DEFINE_bool("panel", True, "With --json: also write the picture JSON_STEM.png (best and "
+                    "worst samples, class shares).")
 
 
 # -- loading ----------------------------------------------------------------------------------
@@ -138,9 +144,14 @@ def inception_metrics(weights: str, images: np.ndarray, classifier: cm.LoadedCla
 def evaluate(images: np.ndarray, classifier: cm.LoadedClassifier, classes: Sequence[str], *,
              real_split: str = "train", data_dir: str | None = None,
              cache_dir: str | None = None, inception_weights: str | None = None,
-             fid_protocol: str = inception.DEFAULT_FID_PROTOCOL) -> dict[str, Any]:
+             fid_protocol: str = inception.DEFAULT_FID_PROTOCOL,
+             panel_path: str | None = None, panel_count: int = 8) -> dict[str, Any]:
   """Classifier metrics (+ Inception ones, under `fid_protocol`) of `images`, with cached
-  real-image statistics."""
+  real-image statistics.
+
+  With `panel_path`, also the picture of `evaluation.panel` there; result['panel'] names the
+  samples it shows (indices into `images`).
+  """
   inception.check_fid_protocol(fid_protocol)
   images = cm.check_samples(images, classifier.image_shape)
   for name in classes:
@@ -148,9 +159,21 @@ def evaluate(images: np.ndarray, classifier: cm.LoadedClassifier, classes: Seque
   cache_dir = cache_dir or cm.default_cache_dir(classifier)
   reference, cache = cm.reference_statistics(classifier, classes, split=real_split,
                                              data_dir=data_dir, cache_dir=cache_dir)
-  result = cm.evaluate_samples(classifier, images, classes, reference)
+  predictions = cm.predict_samples(classifier, images)
+  result = cm.metrics_of_predictions(classifier, predictions, classes, reference)
   result.update(cm.classifier_description(classifier), real_split=real_split,
                 reference_cache=cache)
+  if panel_path:
+    data = panel.panel_data(predictions.probs, classifier.labels, classes,
+                            cache["class_histogram"], panel_count)
+    title = (f"{len(images)} samples; pegasus score {result['pegasus_score']:.3f}, rate "
+             f"{result['pegasus_rate']:.3f}" if result["pegasus_score"] is not None
+             else f"{len(images)} samples")
+    panel.write_panel(panel_path, imaging.to_uint8(images), data, title)
+    result["panel"] = {"path": panel_path, "top": data.top.tolist(),
+                       "top_scores": data.scores[data.top].tolist(),
+                       "bottom": data.bottom.tolist(),
+                       "bottom_scores": data.scores[data.bottom].tolist()}
   if inception_weights:
     result.update(inception_metrics(inception_weights, images, classifier, classes, real_split,
                                     data_dir if data_dir is not None
@@ -159,13 +182,18 @@ def evaluate(images: np.ndarray, classifier: cm.LoadedClassifier, classes: Seque
   return result
 
 
+def panel_path_for(json_path: str) -> str:
+  """Where the panel goes: beside the JSON, OUT.json -> OUT.png."""
+  return os.path.splitext(json_path)[0] + ".png"
+
+
 def format_table(result: dict[str, Any]) -> str:
   """The results as aligned `name  value` lines."""
   rows = []
   for name, value in result.items():
     if isinstance(value, dict):
-      for sub, item in value.items():
-        rows.append((f"{name}/{sub}", item))
+      rows.extend((f"{name}/{sub}", item) for sub, item in value.items()
+                  if not isinstance(item, (list, tuple, dict)))
     elif not isinstance(value, (list, tuple)):
       rows.append((name, value))
   width = max(len(name) for name, _ in rows)
@@ -179,7 +207,7 @@ def run_cli(*, classifier: str, samples: str | None = None, workdir: str | None 
             real_split: str = "train", data_dir: str | None = None,
             cache_dir: str | None = None, inception_weights: str | None = None,
             fid_protocol: str = inception.DEFAULT_FID_PROTOCOL,
-            json_path: str | None = None) -> dict[str, Any]:
+            json_path: str | None = None, write_panel: bool = True) -> dict[str, Any]:
   """What the command line does, as a function: evaluate, print the table, write the JSON."""
   inception.check_fid_protocol(fid_protocol)
   if fid_protocol != inception.DEFAULT_FID_PROTOCOL and not inception_weights:
@@ -202,7 +230,8 @@ def run_cli(*, classifier: str, samples: str | None = None, workdir: str | None 
     source = {"samples": str(paths.resolve(samples))}
   result = evaluate(images, loaded, list(classes), real_split=real_split, data_dir=data_dir,
                     cache_dir=cache_dir, inception_weights=inception_weights,
-                    fid_protocol=fid_protocol)
+                    fid_protocol=fid_protocol,
+                    panel_path=panel_path_for(json_path) if json_path and write_panel else None)
   result.update(source)
   print(format_table(result), flush=True)
   if json_path:
@@ -222,7 +251,7 @@ def main(argv: list[str]) -> None:
           classifier_checkpoint=FLAGS.classifier_checkpoint, real_split=FLAGS.real_split,
           data_dir=FLAGS.data_dir, cache_dir=FLAGS.cache_dir,
           inception_weights=FLAGS.inception_weights, fid_protocol=FLAGS.fid_protocol,
-          json_path=FLAGS.json)
+          json_path=FLAGS.json, write_panel=FLAGS.panel)
 
 
 if __name__ == "__main__":

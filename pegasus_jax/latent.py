@@ -3,13 +3,16 @@ r"""Latent-space tools for any trained run whose generator maps a latent vector 
   python -m pegasus_jax.latent interpolate --workdir=DIR --start=0 --end=1 [--method=slerp]
   python -m pegasus_jax.latent search --workdir=DIR --num=1024 --top_k=16 [--scorer=...]
   python -m pegasus_jax.latent optimize --workdir=DIR --start=top.npz [--steps=200 --lr=0.05]
+  python -m pegasus_jax.latent search --workdir=DIR --scorer=classifier --classifier=CLF_DIR \
+      --classes=horse,bird [--scorer_option disc_weight=0.1]
 
 Write-up 001 looked for a pegasus by sampling latents and looking at the images; these make that
 systematic. `interpolate` walks between two latents (linear, or spherical: slerp of directions
 with the norm interpolated linearly, which keeps the walk on the prior's shell where a Gaussian
 generator was trained) into a PNG strip and an animated GIF. `search` draws M latents, scores
 their images (`pegasus_jax.scoring`: by default the product of every class discriminator's
-"real" probability) and keeps the top k. `optimize` does gradient ascent on that score from given
+"real" probability; `--scorer=classifier`: the evaluation classifier's pegasus score) and keeps
+the top k (their images are in top_k.npz too, for `pegasus_jax.evaluate --samples`). `optimize` does gradient ascent on that score from given
 latents, projecting back to norm sqrt(z_dim) after every step so the latents stay typical draws
 of N(0, I) (without it, ascent walks off to huge norms where the generator saturates).
 
@@ -65,7 +68,12 @@ def define_flags() -> None:
   flags.DEFINE_integer("top_k", 16, "search: how many of the best to keep.")
   flags.DEFINE_string("scorer", "discriminators", "search/optimize: scorer name "
                       "(pegasus_jax.scoring).")
-  flags.DEFINE_multi_string("scorer_option", [], "search/optimize: key=value for the scorer.")
+  flags.DEFINE_multi_string("scorer_option", [], "search/optimize: key=value for the scorer, "
+                            "e.g. disc_weight=0.1 with --scorer=classifier.")
+  flags.DEFINE_string("classifier", None, "search/optimize with --scorer=classifier: workdir of "
+                      "a configs/classifier.py run.")
+  flags.DEFINE_list("classes", None, "search/optimize with --scorer=classifier: the classes to "
+                    "blend, e.g. horse,bird.")
   flags.DEFINE_integer("steps", 200, "optimize: gradient-ascent steps.")
   flags.DEFINE_float("lr", 0.05, "optimize: Adam learning rate on the latents.")
   flags.DEFINE_bool("project", True, "optimize: project onto the sphere of radius sqrt(z_dim) "
@@ -208,7 +216,7 @@ def search(run: Any, scorer: scoring.Scorer, num: int, top_k: int, seed: int = 0
     raise ConfigError(f"top_k={top_k} must be in 1..num={num}")
   latents = seed_latents(run, seed, num)
   scores, details = score_latents(run, scorer, latents, batch_size)
-  order = np.argsort(-scores, kind="stable")[:top_k]
+  order = scoring.top_indices(scores, top_k)
   return SearchResult(latents=latents[order], scores=scores[order], indices=order,
                       all_scores=scores, details={k: v[order] for k, v in details.items()})
 
@@ -318,10 +326,10 @@ def run_search(run: Any, scorer: scoring.Scorer, out: str, num: int, top_k: int,
   """top_k.png (best first, row-major), top_k.json (scores), top_k.npz (latents)."""
   result = search(run, scorer, num, top_k, seed, batch_size)
   paths.makedirs(out)
-  imaging.save_png(os.path.join(out, "top_k.png"),
-                   imaging.image_grid(generate(run, result.latents, batch_size)))
+  images = generate(run, result.latents, batch_size)
+  imaging.save_png(os.path.join(out, "top_k.png"), imaging.image_grid(images))
   paths.save_npz(os.path.join(out, "top_k.npz"), latents=result.latents, scores=result.scores,
-                 indices=result.indices, seed=np.asarray(seed))
+                 indices=result.indices, seed=np.asarray(seed), images=images)
   all_scores = result.all_scores
   _write_json(os.path.join(out, "top_k.json"), dict(
       _run_info(run), scorer=scorer.name, scorer_description=scorer.description, seed=seed,
@@ -347,7 +355,8 @@ def run_optimize(run: Any, scorer: scoring.Scorer, out: str, start: str, num: in
                    imaging.image_grid(np.concatenate([before, after]), columns=len(before)))
   paths.save_npz(os.path.join(out, "optimized.npz"), latents=result.latents,
                  scores=result.scores, start_latents=result.start_latents,
-                 start_scores=result.start_scores, history=result.history)
+                 start_scores=result.start_scores, history=result.history, images=after,
+                 start_images=before)
   _write_json(os.path.join(out, "optimized.json"), dict(
       _run_info(run), scorer=scorer.name, start=start, steps=steps, lr=lr, project=project,
       shell_radius=shell_radius(result.latents.shape[1]),
@@ -355,16 +364,6 @@ def run_optimize(run: Any, scorer: scoring.Scorer, out: str, start: str, num: in
       start_norms=np.linalg.norm(result.start_latents, axis=1).tolist(),
       norms=np.linalg.norm(result.latents, axis=1).tolist()))
   return result
-
-
-def _scorer_options(pairs: Sequence[str]) -> dict[str, str]:
-  options = {}
-  for pair in pairs:
-    if "=" not in pair:
-      raise app.UsageError(f"--scorer_option={pair!r}: use key=value")
-    key, value = pair.split("=", 1)
-    options[key] = value
-  return options
 
 
 def main(argv: list[str]) -> None:
@@ -383,7 +382,10 @@ def main(argv: list[str]) -> None:
                               FLAGS.frame_ms, FLAGS.gif_scale, FLAGS.batch_size)
     logging.info("Wrote %s", ", ".join(sorted(written.values())))
     return
-  scorer = scoring.create_scorer(FLAGS.scorer, run, _scorer_options(FLAGS.scorer_option))
+  options = scoring.parse_scorer_options(
+      FLAGS.scorer_option, classifier=FLAGS.classifier,
+      classes=",".join(FLAGS.classes) if FLAGS.classes else None)
+  scorer = scoring.create_scorer(FLAGS.scorer, run, options)
   if command == "search":
     num = FLAGS.num or 1024
     result = run_search(run, scorer, out, num, FLAGS.top_k, FLAGS.seed, FLAGS.batch_size)

@@ -5,6 +5,7 @@ No absl flags here, so any command-line module can import it.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any, Callable
 
@@ -12,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pegasus_jax import imaging, paths
+from pegasus_jax import imaging, paths, scoring
 from pegasus_jax.errors import ConfigError
 from pegasus_jax.families.base import ConditionalGenerator, GeneratesFromPrior, require
 
@@ -61,3 +62,33 @@ def write_images(path: str, images: np.ndarray) -> None:
     paths.save_npz(path, compressed=True, images=images)
   else:
     raise ConfigError(f"--out={path!r}: use a .png (grid) or .npz (array) file name")
+
+
+@dataclasses.dataclass
+class Selection:
+  """The best `num` of `select_from` drawn images, best first."""
+
+  images: np.ndarray  # (num, H, W, C) uint8
+  indices: np.ndarray  # (num,) positions among the drawn images
+  scores: np.ndarray  # (num,)
+  details: dict[str, np.ndarray]  # the scorer's named parts, each (num,)
+  all_scores: np.ndarray  # (select_from,) in the order drawn
+
+
+def select_images(run: Any, scorer: scoring.Scorer, num: int, select_from: int, seed: int,
+                  batch_size: int = 256, class_name: str | None = None) -> Selection:
+  """Draw `select_from` images (`generate_images`, same seed same images), keep the `num` best.
+
+  The scores are those of the uint8 images as written, so `evaluate` on the kept images sees
+  what the selection saw; equal scores keep the order of drawing, so the result is a pure
+  function of the seed and the checkpoints.
+  """
+  if not 1 <= num <= select_from:
+    raise ConfigError(f"keeping {num} of {select_from} drawn images: need 1 <= num <= "
+                      "select_from")
+  drawn = generate_images(run, select_from, seed, batch_size, class_name)
+  scores, details = scoring.score_images(scorer, drawn, batch_size)
+  keep = scoring.top_indices(scores, num)
+  return Selection(images=drawn[keep], indices=keep, scores=scores[keep],
+                   details={name: value[keep] for name, value in details.items()},
+                   all_scores=scores)

@@ -101,3 +101,36 @@ def subprocess_jax_cache(tmp_path_factory) -> dict[str, str]:
   (test_faults, test_object_storage) pay that once per session instead of once each.
   """
   return {"JAX_COMPILATION_CACHE_DIR": str(tmp_path_factory.mktemp("jax_cache"))}
+
+
+def save_initial_checkpoint(config, labels, workdir: str, size: int = 8) -> str:
+  """`workdir` holding one checkpoint (step 1) of `config`'s family at its initial state, with
+  the metadata the training loop saves: a loadable run for tools that need one (a classifier to
+  score with) but not a trained one, without compiling a train step."""
+  import jax
+  from pegasus_jax import checkpoint, families, restore, runtime
+
+  info = image_info(labels, size)
+  config.data.classes = tuple(labels)
+  config.data.image_size = size
+  family = families.create(config, info)
+  state = jax.jit(family.init)(runtime.stream_key(config.seed, "init"))
+  store = checkpoint.CheckpointStore(os.path.join(workdir, "checkpoints"), keep=1,
+                                     asynchronous=False)
+  try:
+    store.save(1, state, {"step": 1, "family": config.family,
+                          "class_labels": list(family.class_labels),
+                          "data_info": restore.data_info_meta(info),
+                          "config": checkpoint.config_to_dict(config), "data_position": None})
+  finally:
+    store.close()
+  return workdir
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier_workdir(tmp_path_factory) -> str:
+  """An untrained ResNet-8 (width 4) classifier of 8x8 horse, bird, cat images, saved as a run:
+  its probabilities vary from image to image, which is all the scorer tests need of it."""
+  from test_classifier import tiny_classifier_config
+  return save_initial_checkpoint(tiny_classifier_config(), ("horse", "bird", "cat"),
+                                 str(tmp_path_factory.mktemp("tiny_classifier")))

@@ -168,3 +168,47 @@ def test_interpolation_files(run, tmp_path):
     a, b = latent.seed_latents(run, 0, 1)[0], latent.seed_latents(run, 1, 1)[0]
     np.testing.assert_allclose(saved["latents"][0], a, atol=1e-5)
     np.testing.assert_allclose(saved["latents"][-1], b, atol=1e-5)
+
+
+def test_classifier_scorer_search_and_optimise_with_discriminators(run, tmp_path):
+  """A colour classifier (tests/test_scoring.py): search keeps the best by 2 * min(p_horse,
+  p_bird), ascent raises it, and disc_weight adds that multiple of the discriminators' score."""
+  from test_scoring import channel_classifier
+  classifier = channel_classifier(scale=20.0)
+  scorer = scoring.classifier_scorer(run, classifier, ["horse", "bird"])
+  result = latent.run_search(run, scorer, str(tmp_path), num=24, top_k=4, seed=2, batch_size=8)
+  np.testing.assert_allclose(result.scores, np.sort(result.all_scores)[::-1][:4])
+  assert set(result.details) == {"p/horse", "p/bird", "pegasus"}
+  np.testing.assert_allclose(result.scores, 2 * np.minimum(result.details["p/horse"],
+                                                           result.details["p/bird"]), rtol=1e-5)
+  with np.load(tmp_path / "top_k.npz") as saved:  # the images, for evaluate --samples
+    np.testing.assert_array_equal(saved["images"], latent.generate(run, result.latents))
+  optimised = latent.optimize(run, scorer, latent.seed_latents(run, 5, 4), steps=15, lr=0.1)
+  assert optimised.scores.mean() > optimised.start_scores.mean() + 1e-3
+  mixed = scoring.classifier_scorer(run, classifier, ["horse", "bird"], disc_weight=0.5)
+  assert set(mixed.params) == {"classifier", "discriminators"}
+  latents = latent.seed_latents(run, 0, 3)
+  with_d, details = latent.score_latents(run, mixed, latents)
+  pegasus, _ = latent.score_latents(run, scorer, latents)
+  log_p_real, _ = latent.score_latents(run, scoring.create_scorer("discriminators", run), latents)
+  np.testing.assert_allclose(with_d, pegasus + 0.5 * log_p_real, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(details["log_p_real"], log_p_real, rtol=1e-5, atol=1e-6)
+  with pytest.raises(ValueError, match=r"generates images of shape \(8, 8, 3\).*takes "
+                     r"\(16, 16, 3\)"):
+    scoring.classifier_scorer(run, channel_classifier(size=16), ["horse", "bird"])
+
+
+def test_classifier_scorer_from_a_classifier_workdir(run, tiny_classifier_workdir, tmp_path):
+  """--scorer=classifier --classifier=DIR --classes=horse,bird, as the command line builds it."""
+  options = scoring.parse_scorer_options([], classifier=tiny_classifier_workdir,
+                                         classes="horse,bird")
+  scorer = scoring.create_scorer("classifier", run, options)
+  result = latent.run_search(run, scorer, str(tmp_path), num=16, top_k=3, seed=0, batch_size=16)
+  assert np.all((result.all_scores >= 0) & (result.all_scores <= 1))
+  np.testing.assert_allclose(result.scores, np.sort(result.all_scores)[::-1][:3])
+  assert json.loads((tmp_path / "top_k.json").read_text())["scorer"] == "classifier"
+  optimised = latent.optimize(run, scorer, result.latents, steps=10, lr=0.1)
+  assert optimised.scores.mean() > optimised.start_scores.mean() + 1e-4
+  np.testing.assert_allclose(optimised.start_scores, result.scores, rtol=1e-4, atol=1e-6)
+  with pytest.raises(ValueError, match="'zebra' is not one of the classifier's classes"):
+    scoring.create_scorer("classifier", run, dict(options, classes="horse,zebra"))

@@ -17,7 +17,9 @@ softmax and its penultimate (pooled) features:
 The probabilities are calibrated: softmax(logits / T), with the temperature T that the
 classifier's held-out evaluation fitted (`evaluation.calibration`, saved with the checkpoint's
 evaluation). A checkpoint without one is used with T = 1, and says so. T changes no argmax and
-no feature, so the class histogram and FCD do not depend on it.
+no feature, so the class histogram and FCD do not depend on it. `LoadedClassifier.predict` /
+`probabilities` are the host route; `class_probabilities` is the same in JAX (jittable,
+differentiable: the latent tools' classifier scorer).
 
 Real-image reference statistics cost a pass over thousands of images, so they are cached on disk,
 keyed by data set, split, classes, the network config and a hash of its weights. The cache may
@@ -45,7 +47,7 @@ from pegasus_jax.families.base import Classifies, require
 
 PEGASUS_SUM = 0.8  # p_a + p_b at least this: the image is (mostly) one of the two classes ...
 PEGASUS_MIN = 0.25  # ... and each gets at least this: it is not just one of them
-CACHE_VERSION = 2  # bump when the cached statistics change meaning
+CACHE_VERSION = 3  # bump when the cached statistics change meaning (3: + real class histogram)
 UNION = "union"
 
 
@@ -65,11 +67,21 @@ def classifier_inception_score(probs: np.ndarray, splits: int = 10) -> tuple[flo
   return gan_metrics.inception_score(probs, splits=min(splits, len(probs)), from_logits=False)
 
 
+def pegasus_per_sample(probs: np.ndarray, indices: Sequence[int]) -> np.ndarray:
+  """K * min over the K chosen classes of p_class, per sample: 1 for an even split, in [0, 1].
+
+  For two classes 2 * min(p_a, p_b); the classifier scorer (`pegasus_jax.scoring`) computes
+  the same in JAX.
+  """
+  probs = np.asarray(probs, np.float64)
+  return len(indices) * np.min(probs[:, list(indices)], axis=1)
+
+
 def pegasus_scores(probs: np.ndarray, a: int, b: int) -> dict[str, Any]:
   """Per-sample 2 * min(p_a, p_b), its mean (pegasus_score) and the pegasus_rate."""
   probs = np.asarray(probs, np.float64)
   p_a, p_b = probs[:, a], probs[:, b]
-  per_sample = 2.0 * np.minimum(p_a, p_b)
+  per_sample = pegasus_per_sample(probs, (a, b))
   is_pegasus = (p_a + p_b >= PEGASUS_SUM) & (np.minimum(p_a, p_b) >= PEGASUS_MIN)
   return {"pegasus_score": float(per_sample.mean()), "pegasus_rate": float(is_pegasus.mean()),
           "per_sample": per_sample}
@@ -126,6 +138,17 @@ class LoadedClassifier:
     """Calibrated class probabilities (N, K), float64, of float images in [-1, 1]."""
     logits, _ = self.predict(images)
     return softmax(logits)
+
+  def class_probabilities(self, state: Any, images: jax.Array) -> jax.Array:
+    """Calibrated p(y|x), (N, K), of images in [-1, 1] as a pure JAX function: jittable,
+    differentiable in the images.
+
+    The same probabilities as `probabilities(images)` (in float32). `state` is this
+    classifier's `state`, passed in rather than read from `self` so that jitted callers take
+    the weights as an argument instead of baking them into the program as constants.
+    """
+    logits, _ = self.family.apply(state, images)
+    return jax.nn.softmax(logits / self.temperature, axis=-1)
 
   def class_index(self, name: str) -> int:
     """The output index of class `name` (a label, or an id among the labels)."""
@@ -241,7 +264,9 @@ def reference_statistics(classifier: LoadedClassifier, classes: Sequence[str], *
                          ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, Any]]:
   """Real-image feature (mu, sigma) per class and for their union, from the cache if present.
 
-  Returns the statistics and {'path', 'hit', 'num_images'} about the cache entry.
+  Returns the statistics and {'path', 'hit', 'num_images', 'class_histogram'} about the cache
+  entry; 'class_histogram' counts the real images of all `classes` by the classifier's argmax
+  (what a sample histogram is compared with; a temperature does not change an argmax).
   """
   data_name = data_name or classifier.config.data.name
   data_dir = data_dir if data_dir is not None else classifier.config.data.data_dir
@@ -252,39 +277,59 @@ def reference_statistics(classifier: LoadedClassifier, classes: Sequence[str], *
   if paths.resolve(path).exists():
     cached = paths.load_npz(path)
     stats = {name: (cached[f"{name}/mu"], cached[f"{name}/sigma"]) for name in names}
-    return stats, {"path": path, "hit": True, "num_images": cached["num_images"].tolist()}
+    histogram = dict(zip(classifier.labels, cached["class_histogram"].tolist()))
+    return stats, {"path": path, "hit": True, "num_images": cached["num_images"].tolist(),
+                   "class_histogram": histogram}
   image_size, _, channels = classifier.image_shape
   real = load_real_images(data_name, classes, split, data_dir, image_size, channels)
-  features = {}
+  features, logits = {}, []
   for name in classes:
-    _, features[name] = classifier.predict(real[name].astype(np.float32) / 127.5 - 1.0)
+    class_logits, features[name] = classifier.predict(real[name].astype(np.float32) / 127.5 - 1)
+    logits.append(class_logits)
   features[UNION] = np.concatenate([features[name] for name in classes])
+  histogram = class_histogram(np.concatenate(logits), classifier.labels)
   stats = {name: gan_metrics.feature_statistics(features[name]) for name in names}
   counts = [len(features[name]) for name in names]
   arrays = {f"{name}/{part}": value for name, (mu, sigma) in stats.items()
             for part, value in (("mu", mu), ("sigma", sigma))}
   # atomic: a reader never sees half a file
-  paths.save_npz(path, atomic=True, num_images=np.asarray(counts), **arrays)
+  paths.save_npz(path, atomic=True, num_images=np.asarray(counts),
+                 class_histogram=np.asarray(list(histogram.values())), **arrays)
   logging.info("cached real-image classifier statistics (%s, %s, %s) in %s", data_name, split,
                list(classes), path)
-  return stats, {"path": path, "hit": False, "num_images": counts}
+  return stats, {"path": path, "hit": False, "num_images": counts,
+                 "class_histogram": histogram}
 
 
 # -- everything together ------------------------------------------------------------------------
-def evaluate_samples(classifier: LoadedClassifier, images: np.ndarray, classes: Sequence[str],
-                     reference: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None
-                     ) -> dict[str, Any]:
-  """All classifier metrics of `images` (uint8 or [-1, 1] float) for the requested classes.
+@dataclasses.dataclass
+class Predictions:
+  """What the classifier says about each sample: (N, K) probabilities, (N, D) features."""
+
+  probs: np.ndarray
+  features: np.ndarray
+
+
+def predict_samples(classifier: LoadedClassifier, images: np.ndarray) -> Predictions:
+  """The classifier's (calibrated) probabilities and features of uint8 or [-1, 1] images."""
+  images = check_samples(images, classifier.image_shape)
+  logits, features = classifier.predict(images)
+  return Predictions(probs=softmax(logits), features=features)  # calibrated logits
+
+
+def metrics_of_predictions(classifier: LoadedClassifier, predictions: Predictions,
+                           classes: Sequence[str],
+                           reference: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None
+                           ) -> dict[str, Any]:
+  """All classifier metrics of the predicted samples for the requested classes.
 
   pegasus_score / pegasus_rate need exactly two classes (None otherwise); FCD needs `reference`.
   """
-  images = check_samples(images, classifier.image_shape)
   indices = [classifier.class_index(name) for name in classes]
-  logits, features = classifier.predict(images)
-  probs = softmax(logits)  # calibrated: `predict` divided the logits by the temperature
+  probs, features = predictions.probs, predictions.features
   is_mean, is_std = classifier_inception_score(probs)
   out: dict[str, Any] = {
-      "num_samples": int(len(images)), "classes": list(classes),
+      "num_samples": int(len(probs)), "classes": list(classes),
       "classifier_is": is_mean, "classifier_is_std": is_std,
       "class_histogram": class_histogram(probs, classifier.labels),
       "pegasus_score": None, "pegasus_rate": None,
@@ -297,6 +342,16 @@ def evaluate_samples(classifier: LoadedClassifier, images: np.ndarray, classes: 
     out["fcd"] = {name: frechet_to_reference(features, reference[name])
                   for name in [*classes, UNION]}
   return out
+
+
+def evaluate_samples(classifier: LoadedClassifier, images: np.ndarray, classes: Sequence[str],
+                     reference: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None
+                     ) -> dict[str, Any]:
+  """All classifier metrics of `images` (uint8 or [-1, 1] float) for the requested classes."""
+  for name in classes:
+    classifier.class_index(name)  # an unknown class fails before the forward pass
+  return metrics_of_predictions(classifier, predict_samples(classifier, images), classes,
+                                reference)
 
 
 def classifier_description(classifier: LoadedClassifier) -> dict[str, Any]:

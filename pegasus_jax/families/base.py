@@ -103,6 +103,9 @@ class Classifies(Protocol):
   def predict(self, state: Any, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Logits (N, K) and features (N, D) of host images in [-1, 1]."""
 
+  def apply(self, state: Any, images: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The same as a pure JAX function of device arrays (jittable, differentiable in images)."""
+
 
 @runtime_checkable
 class ScoresWithDiscriminators(Protocol):
