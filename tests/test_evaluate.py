@@ -299,3 +299,30 @@ def test_tools_say_what_a_run_lacks_in_one_line(workdirs, tmp_path):
       [sys.executable, "-m", "pegasus_jax.latent", "search", f"--workdir={tmp_path}"],
       cwd=REPO, capture_output=True, text=True, timeout=120)
   assert empty.returncode == 2 and "error: RunNotFoundError: no checkpoints in" in empty.stderr
+
+
+def test_cli_writes_the_panel_of_the_highest_and_lowest_scored_samples(workdirs):
+  from PIL import Image
+  root = workdirs["root"]
+  images = random_class_images(1, per_class=20, size=8, seed=11)[0]
+  samples = _samples(root / "panel_samples.npz", images)
+  result = evaluate_cli.run_cli(classifier=workdirs["classifier"], samples=samples,
+                                classes=["horse", "bird"], json_path=str(root / "panel.json"))
+  assert result["panel"]["path"] == str(root / "panel.png")
+  with Image.open(root / "panel.png") as picture:
+    assert picture.format == "PNG" and picture.size == (1040, 750)  # 8 columns, 100 dpi
+  # the panel's samples are the best and worst by 2 * min(p_horse, p_bird), computed here
+  classifier = cm.load_classifier(workdirs["classifier"], prefer_best=True)
+  logits, _ = classifier.predict(images.astype(np.float32) / 127.5 - 1)
+  probs = cm.softmax(logits)
+  scores = 2 * np.minimum(probs[:, 0], probs[:, 1])
+  order = np.argsort(-scores, kind="stable")
+  assert result["panel"]["top"] == order[:8].tolist()
+  assert result["panel"]["bottom"] == np.argsort(scores, kind="stable")[:8].tolist()
+  np.testing.assert_allclose(result["panel"]["top_scores"], scores[order[:8]], rtol=1e-5)
+  real = result["reference_cache"]["class_histogram"]
+  assert set(real) == {"horse", "bird", "cat"} and sum(real.values()) == 20  # 10 + 10 real
+  evaluate_cli.run_cli(classifier=workdirs["classifier"], samples=samples,
+                       classes=["horse", "bird"], json_path=str(root / "nopanel.json"),
+                       write_panel=False)
+  assert (root / "nopanel.json").exists() and not (root / "nopanel.png").exists()
