@@ -21,7 +21,7 @@ import numpy as np
 import optax
 
 from pegasus_jax import config_checks as checks
-from pegasus_jax import runtime
+from pegasus_jax import precision, runtime
 from pegasus_jax.config_defaults import base_config, flatten_config
 from pegasus_jax.data_spec import FieldSpec
 from pegasus_jax.errors import ConfigError
@@ -164,7 +164,8 @@ class Classifier:
     self.image_shape = tuple(info.example_shapes["image"])
     self.examples_per_step = config.batch_size
     self.model = resnet.CifarResNet(num_classes=self.num_classes, depth=config.model.depth,
-                                    width=config.model.width)
+                                    width=config.model.width,
+                                    dtype=precision.compute_dtype(config))
     self.crop_padding = config.augment.crop_padding
     self.flip = config.augment.flip
     self.label_smoothing = config.optimizer.label_smoothing
