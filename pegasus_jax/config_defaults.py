@@ -23,6 +23,9 @@ def base_config() -> ml_collections.ConfigDict:
   config.keep_checkpoints = 3
   config.num_sample_images = 64  # examples in each visual (the fixed-noise grid)
   config.prefetch = 2  # batches prepared ahead on device
+  # 'float32' or 'bfloat16': convolutions/matmuls in bf16; parameters, optimiser state,
+  # normalisation statistics, spectral norm, outputs and losses stay float32 (`precision`).
+  config.precision = "float32"
   # Periodic evaluation every eval_every steps (0 = off), by the evaluators named in `evals`
   # (`pegasus_jax.evaluators`): config.evals.NAME = ConfigDict(type=..., options...).
   config.eval_every = 0

@@ -14,7 +14,7 @@ from typing import Any
 import ml_collections
 
 from pegasus_jax import config_checks as checks
-from pegasus_jax import evaluators, families
+from pegasus_jax import evaluators, families, precision
 from pegasus_jax.config_defaults import flatten_config
 from pegasus_jax.data_spec import SAMPLERS, TRANSFORMS
 from pegasus_jax.errors import ConfigError
@@ -41,6 +41,7 @@ COMMON_CHECKS: dict[str, checks.Check] = {
     "keep_checkpoints": checks.positive_int,
     "num_sample_images": checks.positive_int,
     "prefetch": checks.positive_int,
+    "precision": checks.one_of(*precision.PRECISIONS),
     "eval_every": checks.non_negative_int,
     "best_metric": checks.string,
     "best_mode": checks.one_of("max", "min"),

@@ -29,7 +29,7 @@ import numpy as np
 import optax
 
 from pegasus_jax import config_checks as checks
-from pegasus_jax import imaging
+from pegasus_jax import imaging, precision
 from pegasus_jax.config_defaults import base_config, flatten_config
 from pegasus_jax.data_spec import FieldSpec
 from pegasus_jax.errors import ConfigError
@@ -160,13 +160,16 @@ class BiGAN:
     self.z_dim = model.z_dim
     self.loss = config.loss
     self.num_reconstructions = config.num_reconstructions
+    dtype = precision.compute_dtype(config)  # the networks' activations; parameters: float32
     self.encoder = nets.Encoder(z_dim=model.z_dim, hidden=model.hidden,
-                                leaky_slope=model.leaky_slope, initializer=model.init)
+                                leaky_slope=model.leaky_slope, initializer=model.init,
+                                dtype=dtype)
     self.generator = nets.Generator(image_shape=self.image_shape, hidden=model.hidden,
-                                    initializer=model.init)
+                                    initializer=model.init, dtype=dtype)
     self.discriminator = nets.JointDiscriminator(hidden=model.hidden,
                                                  leaky_slope=model.leaky_slope,
-                                                 norm=model.d_norm, initializer=model.init)
+                                                 norm=model.d_norm, initializer=model.init,
+                                                 dtype=dtype)
     self.eg_tx = adam_with_l2(config.optimizer, config.total_steps)
     self.d_tx = adam_with_l2(config.optimizer, config.total_steps)
     self._generate_jit = jax.jit(self.generate)

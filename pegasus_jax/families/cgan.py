@@ -67,9 +67,11 @@ class ConditionalGAN(GANRecipe):
   def __init__(self, config: ml_collections.ConfigDict, info: DataInfo):
     super().__init__(config, info)
     model = config.model
-    self.generator = build_generator(model, self.image_shape, self.num_classes)
+    self.generator = build_generator(model, self.image_shape, self.num_classes,
+                                     self.compute_dtype)
     self.discriminator = sngan_resnet.Discriminator(
-        num_classes=self.num_classes, **build_discriminator_kwargs(model, self.image_shape))
+        num_classes=self.num_classes,
+        **build_discriminator_kwargs(model, self.image_shape, self.compute_dtype))
     self._conditional_jit = jax.jit(self.generate_conditional)
 
   def data_spec(self) -> dict[str, FieldSpec]:

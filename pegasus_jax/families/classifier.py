@@ -22,7 +22,7 @@ import numpy as np
 import optax
 
 from pegasus_jax import config_checks as checks
-from pegasus_jax import runtime
+from pegasus_jax import precision, runtime
 from pegasus_jax.config_defaults import base_config, flatten_config
 from pegasus_jax.data_spec import FieldSpec
 from pegasus_jax.errors import ConfigError
@@ -174,7 +174,8 @@ class Classifier:
     self.num_classes = len(self.class_labels)
     self.image_shape = tuple(info.example_shapes["image"])
     self.examples_per_step = config.batch_size
-    self.model = build_model(config.model, self.num_classes)
+    self.model = build_model(config.model, self.num_classes,
+                             dtype=precision.compute_dtype(config))
     self.tta = config.augment.get("tta", "none")  # absent in checkpoints from before it
     self.crop_padding = config.augment.crop_padding
     self.flip = config.augment.flip

@@ -15,6 +15,7 @@ import ml_collections
 import optax
 from flax import linen as nn
 
+from pegasus_jax.errors import ConfigError
 from pegasus_jax.models import fast_cifar, resnet
 
 PyTree = Any
@@ -25,13 +26,18 @@ TEST_TIME_VIEWS = ("none", "flip", "flip_shift")
 FAST_CIFAR_MULTIPLIERS = (1, 4, 4)
 
 
-def build_model(model_config: ml_collections.ConfigDict, num_classes: int) -> nn.Module:
-  """The network named by `model.name` ('resnet' when absent: checkpoints from before it)."""
+def build_model(model_config: ml_collections.ConfigDict, num_classes: int,
+                dtype: Any = jnp.float32) -> nn.Module:
+  """The network named by `model.name` ('resnet' when absent: checkpoints from before it),
+  computing in `dtype` (config.precision; fast_cifar has no bfloat16 path and refuses it)."""
   name = model_config.get("name", "resnet")
   if name == "resnet":
     return resnet.CifarResNet(num_classes=num_classes, depth=model_config.depth,
-                              width=model_config.width)
+                              width=model_config.width, dtype=dtype)
   if name == "fast_cifar":
+    if jnp.dtype(dtype) != jnp.float32:
+      raise ConfigError(f"config.precision={jnp.dtype(dtype).name!r} is not supported by "
+                        "config.model.name='fast_cifar'; use 'float32'")
     widths = tuple(model_config.width * m for m in FAST_CIFAR_MULTIPLIERS)
     return fast_cifar.FastCifarNet(num_classes=num_classes, widths=widths)
   raise ValueError(f"config.model.name={name!r}: valid are {list(MODELS)}")

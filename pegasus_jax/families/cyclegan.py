@@ -39,7 +39,7 @@ import numpy as np
 import optax
 
 from pegasus_jax import config_checks as checks
-from pegasus_jax import imaging
+from pegasus_jax import imaging, precision
 from pegasus_jax.config_defaults import base_config, flatten_config
 from pegasus_jax.data_spec import TRANSFORMS, FieldSpec
 from pegasus_jax.errors import ConfigError
@@ -221,12 +221,13 @@ class CycleGAN:
     self.identity_weight = float(config.identity_weight)
     self.cycle_noise = float(config.cycle_noise)
     model = config.model
+    dtype = precision.compute_dtype(config)  # the networks' activations; parameters: float32
     self.generators = {
         direction: ResnetGenerator(out_channels=self.shapes[TARGET[direction]][-1],
                                    width=model.g_width, blocks=model.g_blocks,
-                                   downsamples=model.g_downsamples)
+                                   downsamples=model.g_downsamples, dtype=dtype)
         for direction in DIRECTIONS}
-    self.discriminator = PatchDiscriminator(width=model.d_width)
+    self.discriminator = PatchDiscriminator(width=model.d_width, dtype=dtype)
     self.g_tx = training.adam(config.optimizer.g_lr, config.optimizer, config.total_steps)
     self.d_tx = training.adam(config.optimizer.d_lr, config.optimizer, config.total_steps)
     self._translate_jit = jax.jit(self.translate, static_argnames="direction")

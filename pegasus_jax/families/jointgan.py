@@ -13,6 +13,10 @@ or linearly annealed learning rate, an EMA generator for sampling (`ema.decay`),
 (`diffaugment`, Zhao et al. 2020) applied to real and fake images before every discriminator.
 SN-GAN and WGAN-GP on CIFAR-10 are configs of this family (`configs/sngan_cifar.py`,
 `configs/wgan_gp_cifar.py`): all 10 classes as one ('all'), K = 1.
+
+`config.precision='bfloat16'` builds both networks with bf16 convolutions and matmuls
+(`pegasus_jax.precision`); the networks return float32 images and logits, so the losses, the
+gradient penalty, the optimisers and the EMA below run in float32 either way.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import numpy as np
 import optax
 
 from pegasus_jax import config_checks as checks
-from pegasus_jax import imaging
+from pegasus_jax import imaging, precision
 from pegasus_jax.config_defaults import base_config, flatten_config
 from pegasus_jax.data_spec import FieldSpec
 from pegasus_jax.errors import ConfigError
@@ -202,24 +206,27 @@ def check_gan_config(config: ml_collections.ConfigDict) -> None:
 
 
 def build_generator(model: ml_collections.ConfigDict, image_shape: tuple[int, ...],
-                    num_classes: int = 0):
-  """G for `model.arch`; `num_classes` > 0: conditional batch norm (ResNet only)."""
+                    num_classes: int = 0, dtype: Any = jnp.float32):
+  """G for `model.arch` computing in `dtype`; `num_classes` > 0: conditional batch norm
+  (ResNet only)."""
   size, channels = image_shape[0], image_shape[2]
   if model.arch == "resnet":
     return sngan_resnet.Generator(image_size=size, width=model.g_width, channels=channels,
                                   upsample=model.upsample, num_classes=num_classes,
-                                  icnr=model.icnr)
+                                  icnr=model.icnr, dtype=dtype)
   return dcgan.Generator(image_size=size, width=model.g_width, channels=channels,
-                         activation=model.g_activation, leaky_slope=model.leaky_slope)
+                         activation=model.g_activation, leaky_slope=model.leaky_slope,
+                         dtype=dtype)
 
 
-def build_discriminator_kwargs(model: ml_collections.ConfigDict, image_shape: tuple[int, ...]
-                               ) -> dict[str, Any]:
+def build_discriminator_kwargs(model: ml_collections.ConfigDict, image_shape: tuple[int, ...],
+                               dtype: Any = jnp.float32) -> dict[str, Any]:
+  """The discriminator's fields for `model.arch`, computing in `dtype`."""
   if model.arch == "resnet":
     return dict(image_size=image_shape[0], width=model.d_width, downsample=model.downsample,
-                spectral_norm=model.d_norm == "spectral")
+                spectral_norm=model.d_norm == "spectral", dtype=dtype)
   return dict(image_size=image_shape[0], width=model.d_width, norm=model.d_norm,
-              activation=model.d_activation, leaky_slope=model.leaky_slope)
+              activation=model.d_activation, leaky_slope=model.leaky_slope, dtype=dtype)
 
 
 class GANRecipe:
@@ -241,6 +248,7 @@ class GANRecipe:
     self.examples_per_step = config.batch_size * config.n_disc
     self.z_dim = config.model.z_dim
     self.image_shape = tuple(info.example_shapes["image"])
+    self.compute_dtype = precision.compute_dtype(config)
     self.g_tx = training.adam(config.optimizer.g_lr, config.optimizer, config.total_steps)
     self.d_tx = training.adam(config.optimizer.d_lr, config.optimizer,
                               config.total_steps * config.n_disc)
@@ -265,10 +273,11 @@ class JointGAN(GANRecipe):
   def __init__(self, config: ml_collections.ConfigDict, info: DataInfo):
     super().__init__(config, info)
     model = config.model
-    self.generator = build_generator(model, self.image_shape)
+    self.generator = build_generator(model, self.image_shape, dtype=self.compute_dtype)
     networks = sngan_resnet if model.arch == "resnet" else dcgan
     self.discriminators = networks.class_discriminators(
-        self.num_classes, **build_discriminator_kwargs(model, self.image_shape))
+        self.num_classes,
+        **build_discriminator_kwargs(model, self.image_shape, self.compute_dtype))
     self._generate_jit = jax.jit(self.generate)
 
   def data_spec(self) -> dict[str, FieldSpec]:

@@ -37,6 +37,7 @@ import numpy as np
 import optax
 
 from pegasus_jax import config_checks as checks
+from pegasus_jax import precision
 from pegasus_jax.config_defaults import base_config, flatten_config
 from pegasus_jax.data_spec import FieldSpec
 from pegasus_jax.errors import ConfigError
@@ -46,6 +47,9 @@ from pegasus_jax.gan import losses
 PyTree = Any
 TOY_LOSSES = ("nonsaturating", "minimax")  # the two losses of the write-up's lesson
 FIGURE_NAME = "distributions"
+# Scalars through 128-unit MLPs: nothing for bf16 to speed up, and D(x)'s curve and W1 are
+# the lesson, so the family computes in float32 only.
+BF16_REFUSAL = "1-D toy MLPs have no bf16 path: nothing to gain"
 
 
 @flax.struct.dataclass
@@ -150,8 +154,10 @@ class Toy1DGAN:
                         f"{len(data.mixture_stds)}, {len(data.mixture_weights)}")
     if min(data.mixture_stds) <= 0:
       raise ConfigError(f"config.data.mixture_stds={tuple(data.mixture_stds)} must all be > 0")
+    precision.require_float32(config, BF16_REFUSAL)
 
   def __init__(self, config: ml_collections.ConfigDict, info: DataInfo):
+    precision.require_float32(config, BF16_REFUSAL)
     if tuple(info.example_shapes.get("x", ())) != (1,):
       raise ConfigError(f"family 'toy1d' learns scalars {{'x': (1,)}}; the data gives "
                         f"{dict(info.example_shapes)} (use config.data.name='gaussian_mixture')")

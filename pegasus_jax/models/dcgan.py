@@ -6,11 +6,18 @@ JointGAN discriminators) or batch normalisation (the seed's plain DCGAN) is a co
 Spectral norm uses `flax.linen.SpectralNorm`, whose power-iteration vector `u` and estimate
 `sigma` live in the mutable collection `spectral`: updated when `update_stats=True` (the
 discriminator's own training pass) and frozen otherwise (the generator's loss, evaluation).
+
+`dtype` is the compute dtype (config.precision, `pegasus_jax.precision`): convolutions, dense
+layers and batch norm's output run in it; parameters, batch-norm statistics and spectral norm's
+power iteration stay float32 (it normalises the float32 kernel before the layer casts it). The
+images G returns and the logits D returns are float32, and D's logit layer, a sliver of the
+work whose output goes straight into the loss, computes in float32.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -41,9 +48,10 @@ def _activation(name: str, leaky_slope: float):
   raise ValueError(f"unknown activation {name!r}; valid: {ACTIVATIONS}")
 
 
-def _batch_norm(train: bool) -> nn.BatchNorm:
-  # PyTorch's defaults (momentum 0.1 there is 0.9 here), as the DCGAN write-ups used.
-  return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5)
+def _batch_norm(train: bool, dtype: Any) -> nn.BatchNorm:
+  # PyTorch's defaults (momentum 0.1 there is 0.9 here), as the DCGAN write-ups used. Flax
+  # reduces the statistics in float32 whatever `dtype` (the output's) is.
+  return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=dtype)
 
 
 class Generator(nn.Module):
@@ -54,19 +62,20 @@ class Generator(nn.Module):
   channels: int = 3
   activation: str = "relu"
   leaky_slope: float = 0.2
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
     act = _activation(self.activation, self.leaky_slope)
     blocks = num_resolution_blocks(self.image_size)
     features = self.width * 2 ** (blocks - 1)
-    x = nn.Dense(4 * 4 * features, kernel_init=DCGAN_INIT)(z)
+    x = nn.Dense(4 * 4 * features, kernel_init=DCGAN_INIT, dtype=self.dtype)(z)
     x = x.reshape(z.shape[0], 4, 4, features)
-    x = act(_batch_norm(train)(x))
+    x = act(_batch_norm(train, self.dtype)(x))
     for _ in range(blocks - 1):
       features //= 2
-      x = act(_batch_norm(train)(UpConv(features)(x)))
-    return jnp.tanh(UpConv(self.channels)(x))
+      x = act(_batch_norm(train, self.dtype)(UpConv(features, dtype=self.dtype)(x)))
+    return jnp.tanh(UpConv(self.channels, dtype=self.dtype)(x).astype(jnp.float32))
 
 
 class Discriminator(nn.Module):
@@ -81,6 +90,7 @@ class Discriminator(nn.Module):
   norm: str = "spectral"
   activation: str = "leaky_relu"
   leaky_slope: float = 0.2
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array, update_stats: bool = False, train: bool = True) -> jax.Array:
@@ -94,13 +104,13 @@ class Discriminator(nn.Module):
 
     features = self.width
     for block in range(num_resolution_blocks(self.image_size)):
-      x = layer(DownConv(features), x)
+      x = layer(DownConv(features, dtype=self.dtype), x)
       if self.norm == "batch" and block > 0:
-        x = _batch_norm(train)(x)
+        x = _batch_norm(train, self.dtype)(x)
       x = act(x)
       features *= 2
-    x = x.reshape(x.shape[0], -1)
-    return layer(nn.Dense(1, kernel_init=DCGAN_INIT), x)[:, 0]
+    x = x.reshape(x.shape[0], -1).astype(jnp.float32)
+    return layer(nn.Dense(1, kernel_init=DCGAN_INIT, dtype=jnp.float32), x)[:, 0]
 
 
 def class_discriminators(num_classes: int, **discriminator_kwargs) -> nn.Module:

@@ -7,16 +7,22 @@ of a stride-2 convolution are pathologically slow (a 32x32 DCGAN step: 11.5 s wi
 shape) and compute exactly the same function as PyTorch's `ConvTranspose2d(4, 2, padding=1)` and
 `Conv2d(4, 2, padding=1)`; only the arithmetic is rearranged into stride-1 convolutions, which
 every backend handles well.
+
+Both take a compute `dtype` (config.precision): the input and the kernel are cast to it for the
+arithmetic, while the parameters themselves stay float32 (None: the input's dtype); the bias is
+added in float32 (`precision.add_bias`).
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
+
+from pegasus_jax.precision import add_bias
 
 Initializer = Callable[..., jax.Array]
 
@@ -60,10 +66,13 @@ class UpConv(nn.Module):
   features: int
   kernel_init: Initializer = DCGAN_INIT
   use_bias: bool = True
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     cin = x.shape[-1]
+    if self.dtype is not None:
+      x = x.astype(self.dtype)
     kernel = self.param("kernel", self.kernel_init, (4, 4, cin, self.features))
     select = jnp.asarray(_UP_SELECT, kernel.dtype)
     # k3[th, tw, i, a, b, o] = sum_{kh,kw} S[a,th,kh] S[b,tw,kw] kernel[kh,kw,i,o]
@@ -74,7 +83,7 @@ class UpConv(nn.Module):
         dimension_numbers=("NHWC", "HWIO", "NHWC"))
     y = depth_to_space(y, 2)
     if self.use_bias:
-      y = y + self.param("bias", nn.initializers.zeros, (self.features,)).astype(y.dtype)
+      y = add_bias(y, self.param("bias", nn.initializers.zeros, (self.features,)))
     return y
 
 
@@ -88,10 +97,13 @@ class DownConv(nn.Module):
   features: int
   kernel_init: Initializer = DCGAN_INIT
   use_bias: bool = True
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     cin = x.shape[-1]
+    if self.dtype is not None:
+      x = x.astype(self.dtype)
     kernel = self.param("kernel", self.kernel_init, (4, 4, cin, self.features))
     k2 = kernel.reshape(2, 2, 2, 2, cin, self.features)  # (qh, bh, qw, bw, i, o)
     k2 = k2.transpose(0, 2, 1, 3, 4, 5).reshape(16 * cin, self.features)
@@ -104,5 +116,5 @@ class DownConv(nn.Module):
         [xs[:, qh:qh + h, qw:qw + w] for qh in (0, 1) for qw in (0, 1)], axis=-1)
     y = jnp.dot(patches, k2.astype(x.dtype))
     if self.use_bias:
-      y = y + self.param("bias", nn.initializers.zeros, (self.features,)).astype(y.dtype)
+      y = add_bias(y, self.param("bias", nn.initializers.zeros, (self.features,)))
     return y

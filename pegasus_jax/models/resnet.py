@@ -4,9 +4,15 @@ Used as the evaluation classifier: its softmax gives the classifier Inception Sc
 pegasus score, and its pooled penultimate features give the Frechet classifier distance (FCD).
 `width` scales every stage (16 -> the paper's ResNet-20/32/56; 32 or 64 -> a wide variant), and
 the network is resolution-agnostic (global average pooling), so tests can run it on 8x8 images.
+
+`dtype` is the compute dtype (config.precision): convolutions and batch norms' outputs run in
+it; parameters and batch-norm statistics stay float32, and the pooled features and the logit
+layer are float32 (they feed the loss and the FCD statistics).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -23,9 +29,9 @@ def blocks_per_stage(depth: int) -> int:
   return (depth - 2) // 6
 
 
-def _batch_norm(train: bool, scale_init=nn.initializers.ones) -> nn.BatchNorm:
+def _batch_norm(train: bool, dtype: Any, scale_init=nn.initializers.ones) -> nn.BatchNorm:
   return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                      scale_init=scale_init)
+                      scale_init=scale_init, dtype=dtype)
 
 
 class BasicBlock(nn.Module):
@@ -33,19 +39,21 @@ class BasicBlock(nn.Module):
 
   features: int
   stride: int = 1
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
     y = nn.Conv(self.features, (3, 3), (self.stride, self.stride), padding=1, use_bias=False,
-                kernel_init=_CONV_INIT)(x)
-    y = nn.relu(_batch_norm(train)(y))
-    y = nn.Conv(self.features, (3, 3), padding=1, use_bias=False, kernel_init=_CONV_INIT)(y)
+                kernel_init=_CONV_INIT, dtype=self.dtype)(x)
+    y = nn.relu(_batch_norm(train, self.dtype)(y))
+    y = nn.Conv(self.features, (3, 3), padding=1, use_bias=False, kernel_init=_CONV_INIT,
+                dtype=self.dtype)(y)
     # Zero-initialised last BN scale: each block starts as the identity (Goyal et al. 2017).
-    y = _batch_norm(train, nn.initializers.zeros)(y)
+    y = _batch_norm(train, self.dtype, nn.initializers.zeros)(y)
     if x.shape[-1] != self.features or self.stride != 1:
       x = nn.Conv(self.features, (1, 1), (self.stride, self.stride), use_bias=False,
-                  kernel_init=_CONV_INIT)(x)
-      x = _batch_norm(train)(x)
+                  kernel_init=_CONV_INIT, dtype=self.dtype)(x)
+      x = _batch_norm(train, self.dtype)(x)
     return nn.relu(x + y)
 
 
@@ -55,16 +63,18 @@ class CifarResNet(nn.Module):
   num_classes: int = 10
   depth: int = 20
   width: int = 16
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> tuple[jax.Array, jax.Array]:
     n = blocks_per_stage(self.depth)
-    x = nn.Conv(self.width, (3, 3), padding=1, use_bias=False, kernel_init=_CONV_INIT)(x)
-    x = nn.relu(_batch_norm(train)(x))
+    x = nn.Conv(self.width, (3, 3), padding=1, use_bias=False, kernel_init=_CONV_INIT,
+                dtype=self.dtype)(x)
+    x = nn.relu(_batch_norm(train, self.dtype)(x))
     for stage, multiplier in enumerate((1, 2, 4)):
       for block in range(n):
         stride = 2 if stage > 0 and block == 0 else 1
-        x = BasicBlock(self.width * multiplier, stride)(x, train)
-    features = jnp.mean(x, axis=(1, 2))
+        x = BasicBlock(self.width * multiplier, stride, self.dtype)(x, train)
+    features = jnp.mean(x.astype(jnp.float32), axis=(1, 2))
     logits = nn.Dense(self.num_classes)(features)
     return logits, features

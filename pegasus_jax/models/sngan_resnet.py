@@ -49,11 +49,17 @@ pessimistic and each ratio compares two moments of a noisy machine):
 
 So both networks default to conv_impl='matmul': 4-6x faster for the stacked discriminators
 (K >= 2, the JointGAN case), and on this CPU faster for the un-vmapped generator too.
+
+`dtype` is the compute dtype (config.precision, `pegasus_jax.precision`): every `PatchConv` (both
+impls), the input Dense and the batch norms' outputs run in it. Parameters, batch-norm
+statistics (Flax reduces them in float32) and spectral norm's power iteration stay float32.
+G's images are float32; D's pooled features are summed and its head (logit layer and
+projection) computed in float32, since they go straight into the loss.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -61,6 +67,7 @@ from flax import linen as nn
 
 from pegasus_jax.models.dcgan import SPECTRAL_COLLECTION
 from pegasus_jax.models.resampling import depth_to_space, space_to_depth
+from pegasus_jax.precision import add_bias
 
 Initializer = Callable[..., jax.Array]
 
@@ -133,7 +140,8 @@ class PatchConv(nn.Module):
   convolution becomes a grouped convolution that XLA:CPU runs several times slower.
   impl='conv' is `lax.conv_general_dilated` (kept for other backends and for the benchmark).
   Both are the same function of the same parameters, so spectral norm and checkpoints do not
-  see the choice.
+  see the choice. `dtype` (None: the input's) is what the input and kernel are cast to for the
+  arithmetic; the parameters stay float32, and the bias is added in float32 (`add_bias`).
   """
 
   features: int
@@ -141,6 +149,7 @@ class PatchConv(nn.Module):
   use_bias: bool = True
   kernel_init: Initializer = SHORTCUT_INIT
   impl: str = "matmul"
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -148,6 +157,8 @@ class PatchConv(nn.Module):
     k, cin = self.kernel_size, x.shape[-1]
     if k % 2 != 1:
       raise ValueError(f"PatchConv needs an odd kernel_size, got {k}")
+    if self.dtype is not None:
+      x = x.astype(self.dtype)
     kernel = self.param("kernel", self.kernel_init, (k, k, cin, self.features)).astype(x.dtype)
     if self.impl == "conv":
       y = jax.lax.conv_general_dilated(x, kernel, (1, 1), "SAME",
@@ -161,7 +172,7 @@ class PatchConv(nn.Module):
             [padded[:, dh:dh + h, dw:dw + w] for dh in range(k) for dw in range(k)], axis=-1)
       y = jnp.dot(x, kernel.reshape(k * k * cin, self.features))
     if self.use_bias:
-      y = y + self.param("bias", nn.initializers.zeros, (self.features,)).astype(y.dtype)
+      y = add_bias(y, self.param("bias", nn.initializers.zeros, (self.features,)))
     return y
 
 
@@ -170,36 +181,42 @@ class ConditionalBatchNorm(nn.Module):
 
   The class-conditional form (de Vries et al. 2017, as in SN-GAN's conditional generator)
   normalises without a shared scale/bias, then applies embed_gain[y] and embed_bias[y].
+  The whole layer computes in float32 (statistics, normalisation, the per-class gain and bias,
+  whose gradients sum over every pixel) and returns `dtype`: elementwise work, it fuses.
   """
 
   num_classes: int = 0
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: jax.Array | None, train: bool) -> jax.Array:
     conditional = self.num_classes > 0
     # PyTorch's defaults (momentum 0.1 there is 0.9 here), as in dcgan.py.
     x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                     use_scale=not conditional, use_bias=not conditional)(x)
-    if not conditional:
-      return x
-    c = x.shape[-1]
-    gain = nn.Embed(self.num_classes, c, embedding_init=nn.initializers.ones, name="gain")(labels)
-    bias = nn.Embed(self.num_classes, c, embedding_init=nn.initializers.zeros, name="bias")(labels)
-    return x * gain[:, None, None, :] + bias[:, None, None, :]
+                     use_scale=not conditional, use_bias=not conditional,
+                     dtype=jnp.float32)(x)
+    if conditional:
+      c = x.shape[-1]
+      gain = nn.Embed(self.num_classes, c, embedding_init=nn.initializers.ones,
+                      name="gain")(labels)
+      bias = nn.Embed(self.num_classes, c, embedding_init=nn.initializers.zeros,
+                      name="bias")(labels)
+      x = x * gain[:, None, None, :] + bias[:, None, None, :]
+    return x.astype(self.dtype)
 
 
 def _upsample_conv(x: jax.Array, features: int, kernel_size: int, method: str, use_icnr: bool,
-                   kernel_init: Initializer, impl: str, name: str) -> jax.Array:
+                   kernel_init: Initializer, impl: str, name: str, dtype: Any) -> jax.Array:
   """x2 upsampling followed by a kxk conv, or its sub-pixel counterpart (see module docstring)."""
   if method == "nearest":
     if kernel_size == 1:  # a 1x1 conv commutes with nearest upsampling: convolve 4x fewer pixels
       return upsample_nearest(PatchConv(features, 1, kernel_init=kernel_init, impl=impl,
-                                        name=name)(x))
-    return PatchConv(features, kernel_size, kernel_init=kernel_init, impl=impl,
+                                        dtype=dtype, name=name)(x))
+    return PatchConv(features, kernel_size, kernel_init=kernel_init, impl=impl, dtype=dtype,
                      name=name)(upsample_nearest(x))
   init = icnr(kernel_init) if use_icnr else kernel_init
   return depth_to_space(PatchConv(4 * features, kernel_size, kernel_init=init, impl=impl,
-                                  name=name)(x))
+                                  dtype=dtype, name=name)(x))
 
 
 class GeneratorBlock(nn.Module):
@@ -210,17 +227,19 @@ class GeneratorBlock(nn.Module):
   num_classes: int = 0
   icnr: bool = False
   conv_impl: str = "matmul"
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: jax.Array | None, train: bool) -> jax.Array:
-    h = nn.relu(ConditionalBatchNorm(self.num_classes, name="bn1")(x, labels, train))
+    bn = lambda name: ConditionalBatchNorm(self.num_classes, self.dtype, name=name)
+    h = nn.relu(bn("bn1")(x, labels, train))
     h = _upsample_conv(h, self.features, 3, self.upsample, self.icnr, RESIDUAL_INIT,
-                       self.conv_impl, "conv1")
-    h = nn.relu(ConditionalBatchNorm(self.num_classes, name="bn2")(h, labels, train))
+                       self.conv_impl, "conv1", self.dtype)
+    h = nn.relu(bn("bn2")(h, labels, train))
     h = PatchConv(self.features, 3, kernel_init=RESIDUAL_INIT, impl=self.conv_impl,
-                  name="conv2")(h)
+                  dtype=self.dtype, name="conv2")(h)
     shortcut = _upsample_conv(x, self.features, 1, self.upsample, self.icnr, SHORTCUT_INIT,
-                              self.conv_impl, "shortcut")
+                              self.conv_impl, "shortcut", self.dtype)
     return h + shortcut
 
 
@@ -241,6 +260,7 @@ class Generator(nn.Module):
   num_classes: int = 0
   icnr: bool = False
   conv_impl: str = "matmul"
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, z: jax.Array, labels: jax.Array | None = None,
@@ -249,14 +269,15 @@ class Generator(nn.Module):
     check_choice("conv_impl", self.conv_impl, CONV_IMPLS)
     _check_labels(self.num_classes, labels)
     blocks = num_generator_blocks(self.image_size)
-    x = nn.Dense(4 * 4 * self.width, kernel_init=SHORTCUT_INIT)(z)
+    x = nn.Dense(4 * 4 * self.width, kernel_init=SHORTCUT_INIT, dtype=self.dtype)(z)
     x = x.reshape(z.shape[0], 4, 4, self.width)
     for _ in range(blocks):
       x = GeneratorBlock(self.width, self.upsample, self.num_classes, self.icnr,
-                         self.conv_impl)(x, labels, train)
-    x = nn.relu(ConditionalBatchNorm(self.num_classes)(x, labels, train))
-    x = PatchConv(self.channels, 3, kernel_init=SHORTCUT_INIT, impl=self.conv_impl)(x)
-    return jnp.tanh(x)
+                         self.conv_impl, self.dtype)(x, labels, train)
+    x = nn.relu(ConditionalBatchNorm(self.num_classes, self.dtype)(x, labels, train))
+    x = PatchConv(self.channels, 3, kernel_init=SHORTCUT_INIT, impl=self.conv_impl,
+                  dtype=self.dtype)(x)
+    return jnp.tanh(x.astype(jnp.float32))
 
 
 def _maybe_spectral(module: nn.Module, x: jax.Array, spectral_norm: bool,
@@ -280,12 +301,15 @@ class DiscriminatorBlock(nn.Module):
   optimized: bool = False
   spectral_norm: bool = True
   conv_impl: str = "matmul"
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array, update_stats: bool) -> jax.Array:
+    x = x.astype(self.dtype)  # the identity shortcut adds x to the convolutions' output
+
     def conv(inputs: jax.Array, kernel_size: int, init: Initializer, name: str) -> jax.Array:
       module = PatchConv(self.features, kernel_size, kernel_init=init, impl=self.conv_impl,
-                         name=name)
+                         dtype=self.dtype, name=name)
       return _maybe_spectral(module, inputs, self.spectral_norm, update_stats)
 
     h = x if self.optimized else nn.relu(x)
@@ -320,6 +344,7 @@ class Discriminator(nn.Module):
   spectral_norm: bool = True
   num_classes: int = 0
   conv_impl: str = "matmul"
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array, update_stats: bool = False, train: bool = True, *,
@@ -332,13 +357,13 @@ class Discriminator(nn.Module):
     downs = num_generator_blocks(self.image_size) - 1
     block = lambda down, optimized=False: DiscriminatorBlock(
         self.width, self.downsample if down else None, optimized, self.spectral_norm,
-        self.conv_impl)
+        self.conv_impl, self.dtype)
     h = block(True, optimized=True)(x, update_stats)
     for _ in range(downs - 1):
       h = block(True)(h, update_stats)
     for _ in range(2):
       h = block(False)(h, update_stats)
-    h = jnp.sum(nn.relu(h), axis=(1, 2))
+    h = jnp.sum(nn.relu(h).astype(jnp.float32), axis=(1, 2))  # the head runs in float32
     self.sow("intermediates", "features", h)
     logits = _maybe_spectral(nn.Dense(1, kernel_init=SHORTCUT_INIT, name="logit"), h,
                              self.spectral_norm, update_stats)[:, 0]
