@@ -13,16 +13,12 @@ Images are flattened, so nothing here depends on the image layout (any H x W x C
 The first layers of E and D have no batch norm, as in the paper. Initialisation: 'pytorch' is
 PyTorch's default for linear layers (U(+-1/sqrt(fan_in)) for kernels and biases), which the
 write-up 004 used; 'normal' is the paper's N(0, 0.02) kernels with zero biases.
-
-`dtype` is the compute dtype (config.precision): the dense layers and batch norms' outputs run
-in it, parameters and batch-norm statistics stay float32, and the networks' outputs (codes,
-images, D's logit, whose layer computes in float32) are float32.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -41,23 +37,20 @@ def _uniform_fan_in(fan_in: int) -> Callable:
   return init
 
 
-def dense(features: int, fan_in: int, init: str, name: str | None = None,
-          dtype: Any = jnp.float32) -> nn.Dense:
-  """A linear layer with the configured initialisation (needs fan_in for the PyTorch one),
-  computing in `dtype` with float32 parameters."""
+def dense(features: int, fan_in: int, init: str, name: str | None = None) -> nn.Dense:
+  """A linear layer with the configured initialisation (needs fan_in for the PyTorch one)."""
   if init == "pytorch":
     return nn.Dense(features, kernel_init=_uniform_fan_in(fan_in),
-                    bias_init=_uniform_fan_in(fan_in), dtype=dtype, name=name)
+                    bias_init=_uniform_fan_in(fan_in), name=name)
   if init == "normal":
     return nn.Dense(features, kernel_init=nn.initializers.normal(0.02),
-                    bias_init=nn.initializers.zeros, dtype=dtype, name=name)
+                    bias_init=nn.initializers.zeros, name=name)
   raise ValueError(f"unknown init {init!r}; valid: {INITS}")
 
 
-def batch_norm(train: bool, dtype: Any = jnp.float32) -> nn.BatchNorm:
+def batch_norm(train: bool) -> nn.BatchNorm:
   # PyTorch's defaults (its momentum 0.1 is 0.9 here), as the write-up's PyTorch code had.
-  # Flax reduces the statistics in float32 whatever the output's `dtype`.
-  return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=dtype)
+  return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5)
 
 
 def flatten(images: jax.Array) -> jax.Array:
@@ -71,16 +64,14 @@ class Encoder(nn.Module):
   hidden: int = 1024
   leaky_slope: float = 0.2
   initializer: str = "pytorch"
-  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, images: jax.Array, train: bool = True) -> jax.Array:
     x = flatten(images)
-    layer = lambda features, fan_in: dense(features, fan_in, self.initializer, dtype=self.dtype)
-    h = nn.leaky_relu(layer(self.hidden, x.shape[-1])(x), self.leaky_slope)
-    h = layer(self.hidden, self.hidden)(h)
-    h = nn.leaky_relu(batch_norm(train, self.dtype)(h), self.leaky_slope)
-    return layer(self.z_dim, self.hidden)(h).astype(jnp.float32)
+    h = nn.leaky_relu(dense(self.hidden, x.shape[-1], self.initializer)(x), self.leaky_slope)
+    h = dense(self.hidden, self.hidden, self.initializer)(h)
+    h = nn.leaky_relu(batch_norm(train)(h), self.leaky_slope)
+    return dense(self.z_dim, self.hidden, self.initializer)(h)
 
 
 class Generator(nn.Module):
@@ -89,16 +80,14 @@ class Generator(nn.Module):
   image_shape: tuple[int, int, int] = (28, 28, 1)
   hidden: int = 1024
   initializer: str = "pytorch"
-  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
-    layer = lambda features, fan_in: dense(features, fan_in, self.initializer, dtype=self.dtype)
-    h = layer(self.hidden, z.shape[-1])(z)
-    h = nn.relu(batch_norm(train, self.dtype)(h))
-    h = layer(self.hidden, self.hidden)(h)
-    h = nn.relu(batch_norm(train, self.dtype)(h))
-    x = jnp.tanh(layer(math.prod(self.image_shape), self.hidden)(h).astype(jnp.float32))
+    h = dense(self.hidden, z.shape[-1], self.initializer)(z)
+    h = nn.relu(batch_norm(train)(h))
+    h = dense(self.hidden, self.hidden, self.initializer)(h)
+    h = nn.relu(batch_norm(train)(h))
+    x = jnp.tanh(dense(math.prod(self.image_shape), self.hidden, self.initializer)(h))
     return x.reshape((z.shape[0],) + tuple(self.image_shape))
 
 
@@ -109,19 +98,17 @@ class JointDiscriminator(nn.Module):
   leaky_slope: float = 0.2
   norm: str = "batch"
   initializer: str = "pytorch"
-  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, images: jax.Array, codes: jax.Array, train: bool = True) -> jax.Array:
     x = flatten(images)
-    layer = lambda features, fan_in: dense(features, fan_in, self.initializer, dtype=self.dtype)
-    h = nn.leaky_relu(layer(self.hidden, x.shape[-1])(x), self.leaky_slope)
-    joint = jnp.concatenate([h, codes.astype(h.dtype)], axis=-1)
-    h = layer(self.hidden, joint.shape[-1])(joint)
+    h = nn.leaky_relu(dense(self.hidden, x.shape[-1], self.initializer)(x), self.leaky_slope)
+    joint = jnp.concatenate([h, codes], axis=-1)
+    h = dense(self.hidden, joint.shape[-1], self.initializer)(joint)
     if self.norm == "batch":
-      h = batch_norm(train, self.dtype)(h)
+      h = batch_norm(train)(h)
     elif self.norm != "none":
       raise ValueError(f"unknown discriminator norm {self.norm!r}; valid: "
                        f"{DISCRIMINATOR_NORMS}")
-    h = nn.leaky_relu(h, self.leaky_slope).astype(jnp.float32)
-    return dense(1, self.hidden, self.initializer)(h)[:, 0]  # the logit layer: float32
+    h = nn.leaky_relu(h, self.leaky_slope)
+    return dense(1, self.hidden, self.initializer)(h)[:, 0]
