@@ -178,7 +178,7 @@ def classifier_scorer(run: Any, classifier: cm.LoadedClassifier, classes: Sequen
     description += f" + {disc_weight:g} * ({discriminators.description})"
   return Scorer(name="classifier", fn=fn, params=params, details=details,
                 description=f"{description}; classifier {classifier.workdir} step "
-                            f"{classifier.step}")
+                            f"{classifier.step}, temperature {classifier.temperature:.4g}")
 
 
 def _classifier_scorer_from_options(run: Any, options: Mapping[str, str]) -> Scorer:
