@@ -2,15 +2,17 @@ r"""JAX vs PyTorch eager: one full GAN training step of the same networks, in on
 
   pip install -e '.[bench]'     # torch: a benchmark extra, never a test dependency
   python benchmarks/compare_torch.py [--k=1,2,4,10] [--batch=64] [--steps=5] [--warmup=2]
-                                     [--configs=jointgan,dcgan_cifar]
+                                     [--configs=jointgan,dcgan_cifar,sngan_cifar]
 
 Why: speed claims against PyTorch must be reproducible here, on the same machine, batch and
-thread count, with networks whose layer shapes and parameter counts are checked equal.
+thread count, with networks whose parameter counts are checked equal, in total and tensor by tensor (the
+sorted element counts of the trainable weights and biases; buffers such as batch-norm running
+statistics and spectral norm's vectors are outside Flax's `params` too, so they are not counted).
 
 For each row the JAX side is the project's own family built from the config (`train_step`
 jitted, state donated, the batch already on the device); the PyTorch side is the same networks
 written as a PyTorch user would (nn.Conv2d / nn.ConvTranspose2d / spectral_norm, NCHW, eager),
-doing the same work: `n_disc` updates of each of the K discriminators in a Python loop (one
+doing the same work (config.loss: non-saturating or hinge): `n_disc` updates of each of the K discriminators in a Python loop (one
 Adam each), then one generator update (Adam) against the sum of the K losses, with the
 discriminators' weights frozen for it (JAX differentiates the generator's loss with respect to
 the generator only). The two frameworks alternate step by step, so both see the same machine
@@ -19,8 +21,14 @@ torch.set_num_threads(os.cpu_count()); XLA:CPU uses every core by itself.
 
 Rows: `jointgan` is configs/jointgan.py (32x32, widths 64, z 128, spectral-norm D, one per
 class) for every K of --k; `dcgan_cifar` is configs/dcgan_cifar.py (batch-norm D, leaky ReLU in
-both networks, z 100), K = 1. To add a row (say SN-GAN ResNet), write a torch builder with the
-signature of `torch_dcgan` and add one `Row` to ROWS; the JAX side comes from the config.
+both networks, z 100), K = 1; `sngan_cifar` is configs/sngan_cifar.py (the SN-GAN ResNet: G 256
+channels with BatchNorm2d, D 128 channels with spectral norm and the optimised first block,
+nearest upsampling, average pooling, hinge loss, n_disc 5), K = 1. Where a 1x1 shortcut conv
+commutes with the resampling, both sides run it at the low resolution (the JAX networks do), so
+the ratio compares frameworks, not algebra. The PyTorch side keeps Adam's learning rate
+constant where the config anneals it (a negligible cost either way). To add a row, write a torch
+builder with the signature of `torch_dcgan` and add one `Row` to ROWS; the JAX side comes from
+the config.
 """
 
 from __future__ import annotations
@@ -79,6 +87,8 @@ class JaxRunner:
   batch: dict[str, jax.Array]
   g_params: int
   d_params: int
+  g_sizes: list[int]
+  d_sizes: list[int]
 
   def step(self) -> None:
     self.state, metrics = self.step_fn(self.state, self.batch)
@@ -89,6 +99,12 @@ def count(tree: Any) -> int:
   return sum(int(np.prod(leaf.shape)) for leaf in jax.tree_util.tree_leaves(tree))
 
 
+def tensor_sizes(tree: Any) -> list[int]:
+  """Sorted element counts of the tree's arrays: one per layer weight or bias (the K stacked
+  discriminators' arrays hold all K of them), a layout-free fingerprint of the layer shapes."""
+  return sorted(int(np.prod(leaf.shape)) for leaf in jax.tree_util.tree_leaves(tree))
+
+
 def build_jax(config: ml_collections.ConfigDict, real: np.ndarray) -> JaxRunner:
   """The family's train step, jitted as the training loop does on one device (state donated)."""
   labels = tuple(f"class{i}" for i in range(real.shape[0]))
@@ -96,7 +112,8 @@ def build_jax(config: ml_collections.ConfigDict, real: np.ndarray) -> JaxRunner:
   state = jax.jit(family.init)(jax.random.PRNGKey(config.seed))
   step_fn = jax.jit(family.train_step, donate_argnums=(0,))
   batch = {"real": jax.device_put(real)}
-  return JaxRunner(step_fn, state, batch, count(state.g_params), count(state.d_params))
+  return JaxRunner(step_fn, state, batch, count(state.g_params), count(state.d_params),
+                   tensor_sizes(state.g_params), tensor_sizes(state.d_params))
 
 
 # -- PyTorch side: the same networks -------------------------------------------------------------
@@ -149,6 +166,88 @@ class TorchDiscriminator(nn.Module):
     return self.body(x)[:, 0]
 
 
+class TorchResGenBlock(nn.Module):
+  """sngan_resnet.GeneratorBlock: BN-ReLU-up-conv3x3-BN-ReLU-conv3x3 + shortcut conv1x1-up.
+
+  The shortcut convolves before upsampling, as the JAX block does (a 1x1 conv commutes with
+  nearest upsampling): both sides do the same arithmetic, so the ratio measures the frameworks.
+  """
+
+  def __init__(self, channels: int):
+    super().__init__()
+    self.bn1, self.bn2 = nn.BatchNorm2d(channels), nn.BatchNorm2d(channels)
+    self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+    self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+    self.shortcut = nn.Conv2d(channels, channels, 1)
+    self.up = nn.Upsample(scale_factor=2, mode="nearest")
+
+  def forward(self, x: torch.Tensor) -> torch.Tensor:
+    h = self.conv1(self.up(F.relu(self.bn1(x))))
+    h = self.conv2(F.relu(self.bn2(h)))
+    return h + self.up(self.shortcut(x))
+
+
+class TorchResGenerator(nn.Module):
+  """sngan_resnet.Generator: z -> Linear -> 4x4xG -> up-ResBlocks -> BN-ReLU-conv3x3 -> tanh."""
+
+  def __init__(self, model: ml_collections.ConfigDict):
+    super().__init__()
+    self.width = model.g_width
+    self.fc = nn.Linear(model.z_dim, 16 * self.width)
+    blocks = int(math.log2(model.image_size // 4))
+    self.blocks = nn.Sequential(*[TorchResGenBlock(self.width) for _ in range(blocks)])
+    self.bn = nn.BatchNorm2d(self.width)
+    self.out = nn.Conv2d(self.width, model.channels, 3, padding=1)
+
+  def forward(self, z: torch.Tensor) -> torch.Tensor:
+    x = self.blocks(self.fc(z).view(z.shape[0], self.width, 4, 4))
+    return torch.tanh(self.out(F.relu(self.bn(x))))
+
+
+class TorchResDiscBlock(nn.Module):
+  """sngan_resnet.DiscriminatorBlock: [ReLU]-conv3x3-ReLU-conv3x3-[avg-pool] + shortcut.
+
+  `optimized` is SN-GAN's first block (no leading ReLU, a learned shortcut). The learned
+  shortcut pools before its 1x1 conv, as the JAX block does (the two commute).
+  """
+
+  def __init__(self, cin: int, cout: int, downsample: bool, optimized: bool = False):
+    super().__init__()
+    self.downsample, self.optimized = downsample, optimized
+    self.conv1 = spectral_norm(nn.Conv2d(cin, cout, 3, padding=1))
+    self.conv2 = spectral_norm(nn.Conv2d(cout, cout, 3, padding=1))
+    learned = optimized or downsample or cin != cout
+    self.shortcut = spectral_norm(nn.Conv2d(cin, cout, 1)) if learned else None
+
+  def forward(self, x: torch.Tensor) -> torch.Tensor:
+    h = self.conv2(F.relu(self.conv1(x if self.optimized else F.relu(x))))
+    s = x
+    if self.downsample:
+      h, s = F.avg_pool2d(h, 2), F.avg_pool2d(s, 2)
+    if self.shortcut is not None:
+      s = self.shortcut(s)
+    return h + s
+
+
+class TorchResDiscriminator(nn.Module):
+  """sngan_resnet.Discriminator: optimised block, down-blocks to 8x8, two plain blocks, ReLU,
+  global sum pooling, spectral-norm linear logit."""
+
+  def __init__(self, model: ml_collections.ConfigDict):
+    super().__init__()
+    width = model.d_width
+    downs = int(math.log2(model.image_size // 4)) - 1
+    blocks = [TorchResDiscBlock(model.channels, width, downsample=True, optimized=True)]
+    blocks += [TorchResDiscBlock(width, width, downsample=True) for _ in range(downs - 1)]
+    blocks += [TorchResDiscBlock(width, width, downsample=False) for _ in range(2)]
+    self.blocks = nn.Sequential(*blocks)
+    self.logit = spectral_norm(nn.Linear(width, 1))
+
+  def forward(self, x: torch.Tensor) -> torch.Tensor:
+    h = F.relu(self.blocks(x)).sum(dim=(2, 3))
+    return self.logit(h)[:, 0]
+
+
 @dataclasses.dataclass
 class TorchNets:
   generator: nn.Module
@@ -160,6 +259,27 @@ def torch_dcgan(config: ml_collections.ConfigDict, num_classes: int) -> TorchNet
   model = ml_collections.ConfigDict(config.model.to_dict())  # + the data's size and channels
   model.image_size, model.channels = config.data.image_size, config.data.channels
   return TorchNets(TorchGenerator(model), [TorchDiscriminator(model) for _ in range(num_classes)])
+
+
+def torch_sngan_resnet(config: ml_collections.ConfigDict, num_classes: int) -> TorchNets:
+  """The SN-GAN ResNet generator and K discriminators of models/sngan_resnet.py (the paper's
+  resampling: nearest upsampling, average pooling; unconditional)."""
+  model = config.model
+  if (model.upsample, model.downsample) != ("nearest", "avg_pool"):
+    raise ValueError("only upsample='nearest', downsample='avg_pool' are written here, not "
+                     f"{model.upsample!r}, {model.downsample!r}")
+  model = ml_collections.ConfigDict(model.to_dict())
+  model.image_size, model.channels = config.data.image_size, config.data.channels
+  return TorchNets(TorchResGenerator(model),
+                   [TorchResDiscriminator(model) for _ in range(num_classes)])
+
+
+# config.loss -> (D loss of (real logits, fake logits), G loss of fake logits), per class.
+LOSSES: dict[str, tuple[Callable, Callable]] = {
+    "nonsaturating": (lambda r, f: F.softplus(-r).mean() + F.softplus(f).mean(),
+                      lambda f: F.softplus(-f).mean()),
+    "hinge": (lambda r, f: F.relu(1 - r).mean() + F.relu(1 + f).mean(), lambda f: -f.mean()),
+}
 
 
 class TorchRunner:
@@ -175,16 +295,27 @@ class TorchRunner:
     self.n_disc = config.n_disc
     self.z_dim = config.model.z_dim
     self.batch_norm_d = config.model.d_norm == "batch"
-    if config.loss != "nonsaturating":
-      raise ValueError(f"only the nonsaturating loss is written here, not {config.loss!r}")
+    if config.loss not in LOSSES:
+      raise ValueError(f"loss {config.loss!r} is not written here; valid: {sorted(LOSSES)}")
+    self.d_loss, self.g_loss = LOSSES[config.loss]
     # (K, n_disc * B, H, W, C) NHWC -> per class, per D step: (B, C, H, W).
     k, nb = real.shape[:2]
     self.b = nb // self.n_disc
     nchw = torch.from_numpy(np.ascontiguousarray(real.transpose(0, 1, 4, 2, 3)))
     self.real = [[nchw[c, j::self.n_disc].contiguous() for c in range(k)]
                  for j in range(self.n_disc)]
-    self.g_params = sum(p.numel() for p in self.g.parameters())
-    self.d_params = sum(p.numel() for d in self.ds for p in d.parameters())
+    # Trainable parameters only: batch-norm running statistics and spectral norm's u, v are
+    # buffers here, and Flax keeps them outside `params` (batch_stats, spectral).
+    self.g_params = sum(p.numel() for p in self.g.parameters() if p.requires_grad)
+    self.d_params = sum(p.numel() for d in self.ds for p in d.parameters() if p.requires_grad)
+    # The same fingerprint as `tensor_sizes`: a D tensor's size summed over the K copies.
+    self.g_sizes = sorted(p.numel() for p in self.g.parameters() if p.requires_grad)
+    d_totals: dict[str, int] = {}
+    for d in self.ds:
+      for name, p in d.named_parameters():
+        if p.requires_grad:
+          d_totals[name] = d_totals.get(name, 0) + p.numel()
+    self.d_sizes = sorted(d_totals.values())
 
   def _d_logits(self, d: nn.Module, real: torch.Tensor, fake: torch.Tensor):
     if self.batch_norm_d:  # real and fake as separate batches (the PyTorch DCGAN recipe)
@@ -199,14 +330,14 @@ class TorchRunner:
       for c, (d, d_opt) in enumerate(zip(self.ds, self.d_opts)):
         d_opt.zero_grad(set_to_none=True)
         real_logits, fake_logits = self._d_logits(d, self.real[j][c], fake)
-        loss = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+        loss = self.d_loss(real_logits, fake_logits)
         loss.backward()
         d_opt.step()
     for d in self.ds:
       d.requires_grad_(False)
     self.g_opt.zero_grad(set_to_none=True)
     fake = self.g(torch.randn(self.b, self.z_dim))
-    g_loss = sum(F.softplus(-d(fake)).mean() for d in self.ds)
+    g_loss = sum(self.g_loss(d(fake)) for d in self.ds)
     g_loss.backward()
     self.g_opt.step()
     for d in self.ds:
@@ -226,6 +357,7 @@ class Row:
 ROWS: dict[str, Row] = {
     "jointgan": Row("configs/jointgan.py", torch_dcgan, multi_class=True),
     "dcgan_cifar": Row("configs/dcgan_cifar.py", torch_dcgan, multi_class=False),
+    "sngan_cifar": Row("configs/sngan_cifar.py", torch_sngan_resnet, multi_class=False),
 }
 
 
@@ -242,6 +374,11 @@ def time_row(config: ml_collections.ConfigDict, row: Row, k: int, steps: int,
     raise AssertionError(
         f"parameter counts differ: JAX G {jax_side.g_params:,} D {jax_side.d_params:,}, "
         f"PyTorch G {torch_side.g_params:,} D {torch_side.d_params:,}")
+  for net in ("g", "d"):
+    jax_sizes, torch_sizes = getattr(jax_side, f"{net}_sizes"), getattr(torch_side, f"{net}_sizes")
+    if jax_sizes != torch_sizes:
+      raise AssertionError(f"{net.upper()} layer sizes differ (equal totals): JAX {jax_sizes}, "
+                           f"PyTorch {torch_sizes}")
   t0 = time.perf_counter()
   jax_side.step()  # compiles
   compile_s = time.perf_counter() - t0
@@ -280,7 +417,7 @@ def main() -> None:
   parser.add_argument("--batch", type=int, default=64, help="batch size (per class) of every row")
   parser.add_argument("--steps", type=int, default=5, help="timed steps per framework")
   parser.add_argument("--warmup", type=int, default=2, help="untimed steps after compiling")
-  parser.add_argument("--configs", default="jointgan,dcgan_cifar",
+  parser.add_argument("--configs", default="jointgan,dcgan_cifar,sngan_cifar",
                       help=f"rows, comma-separated, from {sorted(ROWS)}")
   args = parser.parse_args()
 
