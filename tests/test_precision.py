@@ -193,7 +193,9 @@ def test_b_first_update_is_close_to_float32s(recipe):
   """
   full, mixed = _run(recipe, "float32"), _run(recipe, "bfloat16")
   for name in ("d_loss", "g_loss"):
-    np.testing.assert_allclose(mixed.metrics[0][name], full.metrics[0][name], rtol=1e-2)
+    # atol: a hinge generator loss can sit near 0 (-0.0038 here), where 1% is 4e-5
+    np.testing.assert_allclose(mixed.metrics[0][name], full.metrics[0][name], rtol=1e-2,
+                               atol=1e-3)
   for net in ("g", "d"):
     grad_full = _flat(optax.tree_utils.tree_get(getattr(full.states[1], f"{net}_opt_state"),
                                                 "mu"))
