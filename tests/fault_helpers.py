@@ -18,6 +18,7 @@ synthetic data sources):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import re
@@ -252,13 +253,13 @@ def main(argv: Sequence[str] | None = None) -> None:
   if source == "random":
     patch_data()
   _announce_steps()
+  data = contextlib.nullcontext()
   if source.startswith("tfds_mock:"):
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
     data_dir = source.split(":", 1)[1]
     write_mock_metadata(data_dir)
-    with tfds.testing.mock_data(num_examples=64, data_dir=data_dir):
-      cli_setup.run(cli.main, argv=list(argv) if argv is not None else None)
-  else:
+    data = tfds.testing.mock_data(num_examples=64, data_dir=data_dir)
+  with data:
     cli_setup.run(cli.main, argv=list(argv) if argv is not None else None)
 
 

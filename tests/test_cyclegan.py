@@ -16,6 +16,7 @@ from PIL import Image
 
 import classifier as classifier_configs
 import cyclegan_mnist
+import fault_helpers
 from conftest import apply_overrides
 from pegasus_jax import data, families, runtime, train
 from pegasus_jax.config_validation import validate_config
@@ -225,22 +226,11 @@ def test_colouring_is_deterministic_seeded_and_keyed_by_the_image_not_its_positi
 
 
 # -- MNIST <-> SVHN -------------------------------------------------------------------------------
-def _write_mock_metadata(data_dir: str, name: str) -> None:
-  """Split sizes for TFDS's mock (which yields its own few examples for any slice): the builder
-  then counts as prepared under `data_dir`, and the config's slices exist."""
-  builder = tfds.builder(name, data_dir=data_dir)
-  builder.info.set_splits(tfds.core.SplitDict(
-      [tfds.core.SplitInfo(name=split, shard_lengths=[60_000], num_bytes=0)
-       for split in ("train", "test")]))
-  os.makedirs(builder.data_dir, exist_ok=True)
-  builder.info.write_to_directory(builder.data_dir)
-
-
 def test_mnist_to_svhn_trains_a_step_on_tfds_mock_data(tmp_path, compile_once):
   """The loop's own pieces (data, family, sampler check, sharded step) on mock TFDS data."""
   data_dir = str(tmp_path / "tfds")
   for name in ("mnist", "svhn_cropped"):
-    _write_mock_metadata(data_dir, name)
+    fault_helpers.write_mock_metadata(data_dir, name)
   config = tiny_config("svhn_cpu", data__data_dir=data_dir, data__download=False)
   validate_config(config)
   with tfds.testing.mock_data(num_examples=8, data_dir=data_dir):
