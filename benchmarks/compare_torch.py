@@ -3,6 +3,7 @@ r"""JAX vs PyTorch eager: one full GAN training step of the same networks, in on
   pip install -e '.[bench]'     # torch: a benchmark extra, never a test dependency
   python benchmarks/compare_torch.py [--k=1,2,4,10] [--batch=64] [--steps=5] [--warmup=2]
                                      [--configs=jointgan,dcgan_cifar,sngan_cifar]
+                                     [--torch_device=cpu|cuda]
 
 Why: speed claims against PyTorch must be reproducible here, on the same machine, batch and
 thread count, with networks whose parameter counts are checked equal, in total and tensor by tensor (the
@@ -15,9 +16,12 @@ written as a PyTorch user would (nn.Conv2d / nn.ConvTranspose2d / spectral_norm,
 doing the same work (config.loss: non-saturating or hinge): `n_disc` updates of each of the K discriminators in a Python loop (one
 Adam each), then one generator update (Adam) against the sum of the K losses, with the
 discriminators' weights frozen for it (JAX differentiates the generator's loss with respect to
-the generator only). The two frameworks alternate step by step, so both see the same machine
+the generator only), then, where the config has an EMA generator, its update. The two frameworks alternate step by step, so both see the same machine
 load; each step is timed on its own (JAX: until `block_until_ready`) and the median is reported.
-torch.set_num_threads(os.cpu_count()); XLA:CPU uses every core by itself.
+torch.set_num_threads(os.cpu_count()); XLA:CPU uses every core by itself. On a GPU
+(`--torch_device=cuda`, the default where CUDA is available; JAX then uses the same GPU) the
+PyTorch side runs on it with cudnn.benchmark on, as a speed-minded PyTorch user would set it, and
+each of its steps is timed until `torch.cuda.synchronize()`.
 
 Rows: `jointgan` is configs/jointgan.py (32x32, widths 64, z 128, spectral-norm D, one per
 class) for every K of --k; `dcgan_cifar` is configs/dcgan_cifar.py (batch-norm D, leaky ReLU in
@@ -285,15 +289,21 @@ LOSSES: dict[str, tuple[Callable, Callable]] = {
 class TorchRunner:
   """One eager PyTorch training step, written as a PyTorch user would: K Ds in a Python loop."""
 
-  def __init__(self, config: ml_collections.ConfigDict, nets: TorchNets, real: np.ndarray):
+  def __init__(self, config: ml_collections.ConfigDict, nets: TorchNets, real: np.ndarray,
+               device: torch.device = torch.device("cpu")):
     opt = config.optimizer
     betas = (opt.b1, opt.b2)
-    self.g = nets.generator.train()
-    self.ds = [d.train() for d in nets.discriminators]
+    self.device = device
+    self.g = nets.generator.to(device).train()
+    self.ds = [d.to(device).train() for d in nets.discriminators]
     self.g_opt = torch.optim.Adam(self.g.parameters(), lr=opt.g_lr, betas=betas)
     self.d_opts = [torch.optim.Adam(d.parameters(), lr=opt.d_lr, betas=betas) for d in self.ds]
     self.n_disc = config.n_disc
     self.z_dim = config.model.z_dim
+    # An EMA generator (config.ema.decay > 0): one more averaged copy of G's weights per step.
+    self.ema_decay = config.ema.decay
+    self.g_weights = [p for p in self.g.parameters() if p.requires_grad]
+    self.ema = [p.detach().clone() for p in self.g_weights] if self.ema_decay > 0 else []
     self.batch_norm_d = config.model.d_norm == "batch"
     if config.loss not in LOSSES:
       raise ValueError(f"loss {config.loss!r} is not written here; valid: {sorted(LOSSES)}")
@@ -301,7 +311,7 @@ class TorchRunner:
     # (K, n_disc * B, H, W, C) NHWC -> per class, per D step: (B, C, H, W).
     k, nb = real.shape[:2]
     self.b = nb // self.n_disc
-    nchw = torch.from_numpy(np.ascontiguousarray(real.transpose(0, 1, 4, 2, 3)))
+    nchw = torch.from_numpy(np.ascontiguousarray(real.transpose(0, 1, 4, 2, 3))).to(device)
     self.real = [[nchw[c, j::self.n_disc].contiguous() for c in range(k)]
                  for j in range(self.n_disc)]
     # Trainable parameters only: batch-norm running statistics and spectral norm's u, v are
@@ -326,7 +336,7 @@ class TorchRunner:
   def step(self) -> None:
     for j in range(self.n_disc):
       with torch.no_grad():
-        fake = self.g(torch.randn(self.b, self.z_dim))
+        fake = self.g(torch.randn(self.b, self.z_dim, device=self.device))
       for c, (d, d_opt) in enumerate(zip(self.ds, self.d_opts)):
         d_opt.zero_grad(set_to_none=True)
         real_logits, fake_logits = self._d_logits(d, self.real[j][c], fake)
@@ -336,12 +346,17 @@ class TorchRunner:
     for d in self.ds:
       d.requires_grad_(False)
     self.g_opt.zero_grad(set_to_none=True)
-    fake = self.g(torch.randn(self.b, self.z_dim))
+    fake = self.g(torch.randn(self.b, self.z_dim, device=self.device))
     g_loss = sum(self.g_loss(d(fake)) for d in self.ds)
     g_loss.backward()
     self.g_opt.step()
+    if self.ema:
+      with torch.no_grad():
+        torch._foreach_lerp_(self.ema, self.g_weights, 1.0 - self.ema_decay)
     for d in self.ds:
       d.requires_grad_(True)
+    if self.device.type == "cuda":  # eager CUDA work is asynchronous: time it to completion
+      torch.cuda.synchronize(self.device)
 
 
 # -- rows ----------------------------------------------------------------------------------------
@@ -362,14 +377,14 @@ ROWS: dict[str, Row] = {
 
 
 def time_row(config: ml_collections.ConfigDict, row: Row, k: int, steps: int,
-             warmup: int) -> dict[str, Any]:
+             warmup: int, torch_device: torch.device = torch.device("cpu")) -> dict[str, Any]:
   """Build both sides on the same batch, check parameter counts, time alternating steps."""
   size, channels = config.data.image_size, config.data.channels
   real = np.random.default_rng(0).uniform(
       -1, 1, (k, config.batch_size * config.n_disc, size, size, channels)).astype(np.float32)
   torch.manual_seed(config.seed)
   jax_side = build_jax(config, real)
-  torch_side = TorchRunner(config, row.torch_builder(config, k), real)
+  torch_side = TorchRunner(config, row.torch_builder(config, k), real, torch_device)
   if (jax_side.g_params, jax_side.d_params) != (torch_side.g_params, torch_side.d_params):
     raise AssertionError(
         f"parameter counts differ: JAX G {jax_side.g_params:,} D {jax_side.d_params:,}, "
@@ -419,14 +434,21 @@ def main() -> None:
   parser.add_argument("--warmup", type=int, default=2, help="untimed steps after compiling")
   parser.add_argument("--configs", default="jointgan,dcgan_cifar,sngan_cifar",
                       help=f"rows, comma-separated, from {sorted(ROWS)}")
+  parser.add_argument("--torch_device", default="cuda" if torch.cuda.is_available() else "cpu",
+                      choices=("cpu", "cuda"), help="where the PyTorch side runs")
   args = parser.parse_args()
 
   threads = os.cpu_count() or 1
   torch.set_num_threads(threads)
+  torch_device = torch.device(args.torch_device)
+  torch_where = f"{torch.get_num_threads()} threads"
+  if torch_device.type == "cuda":
+    torch.backends.cudnn.benchmark = True
+    torch_where = f"on {torch.cuda.get_device_name(torch_device)}, cudnn.benchmark"
   print(f"machine: {cpu_model()}, {threads} CPUs; load average (1, 5, 15 min) {load_average()}")
   print(f"jax {jax.__version__} ({jax.default_backend()}: {jax.device_count()} x "
         f"{jax.devices()[0].device_kind}); torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads; batch {args.batch}; median of {args.steps} steps "
+        f"{torch_where}; batch {args.batch}; median of {args.steps} steps "
         f"after {args.warmup} warm-up")
   header = (f"{'config':12} {'K':>3} {'batch':>5} {'G params':>10} {'D params':>10} "
             f"{'compile s':>9} {'JAX ms':>8} {'torch ms':>9} {'torch/jax':>9}")
@@ -440,7 +462,7 @@ def main() -> None:
     for k in ks:
       config = load_config(row.config)
       config.batch_size = args.batch
-      r = time_row(config, row, k, args.steps, args.warmup)
+      r = time_row(config, row, k, args.steps, args.warmup, torch_device)
       print(f"{name:12} {k:>3} {args.batch:>5} {r['g_params']:>10,} {r['d_params']:>10,} "
             f"{r['compile_s']:>9.1f} {r['jax_ms']:>8.1f} {r['torch_ms']:>9.1f} "
             f"{r['torch_ms'] / r['jax_ms']:>8.2f}x", flush=True)

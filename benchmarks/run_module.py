@@ -1,6 +1,7 @@
 r"""Run a command-line module like `python -m`, also where TensorFlow is not installed.
 
   python benchmarks/run_module.py pegasus_jax.main --config=... --workdir=...
+  python benchmarks/run_module.py benchmarks/train_step.py --classes=1   # a script, by path
 
 Why: the lent GPU machines (benchmarks/device_run.sh) have JAX but no TensorFlow, and no
 TensorFlow wheel fits in what a call may carry there (64 MiB). This project needs TensorFlow
@@ -42,12 +43,15 @@ def stand_in_for_tensorflow_writer() -> bool:
 
 def main(argv: list[str]) -> None:
   if len(argv) < 2 or argv[1].startswith("-"):
-    print("usage: python benchmarks/run_module.py MODULE [ARGS ...]", file=sys.stderr)
+    print("usage: python benchmarks/run_module.py MODULE|SCRIPT.py [ARGS ...]", file=sys.stderr)
     sys.exit(2)
-  module, args = argv[1], argv[2:]
+  target, args = argv[1], argv[2:]
   stand_in_for_tensorflow_writer()
-  sys.argv = [module, *args]
-  runpy.run_module(module, run_name="__main__", alter_sys=True)
+  sys.argv = [target, *args]
+  if target.endswith(".py"):  # a script such as benchmarks/train_step.py
+    runpy.run_path(target, run_name="__main__")
+  else:
+    runpy.run_module(target, run_name="__main__", alter_sys=True)
 
 
 if __name__ == "__main__":
