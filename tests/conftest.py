@@ -21,6 +21,7 @@ def tiny_config(**overrides):
   import jointgan  # configs/jointgan.py
 
   config = jointgan.get_config("cpu")
+  config.diffaugment = ""  # the plain step; tests/test_gan_diffaugment.py covers the augmented one
   config.batch_size = 4
   config.total_steps = 4
   config.log_every = 2
