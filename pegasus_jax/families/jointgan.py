@@ -126,6 +126,29 @@ def use_sngan_recipe(config: ml_collections.ConfigDict) -> ml_collections.Config
   return config
 
 
+def use_dcgan_recipe(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The DCGAN recipe of the write-ups (Radford et al. 2016): z ~ N(0, I_100), batch norm in the
+  discriminator, ReLU in G and LeakyReLU in D; the networks and Adam (2e-4, beta1 0.5) are
+  `gan_config`'s defaults. Configs start here and override."""
+  config.model.z_dim = 100
+  config.model.d_norm = "batch"
+  config.model.g_activation = "relu"
+  config.model.d_activation = "leaky_relu"
+  return config
+
+
+def shrink_dcgan_for_cpu(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The 64x64 DCGANs' `:cpu` smoke size (CelebA, Pokemon): narrow networks, 300 steps."""
+  config.model.g_width = 16
+  config.model.d_width = 16
+  config.batch_size = 32
+  config.total_steps = 300
+  config.log_every = 50
+  config.sample_every = 100
+  config.checkpoint_every = 100
+  return config
+
+
 def shrink_resnet_for_cpu(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """The ResNet GANs' `:cpu` size (SN-GAN, WGAN-GP, cGAN): minutes on 2 cores, same recipe."""
   config.total_steps = 300
