@@ -53,17 +53,11 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$REPO_ROOT/launch/lib.sh"
 USAGE="usage: [OUT=DIR MINUTES=M CONFIG=C DATA_DIR=D IMAGES=I CLASSIFIER=DIR ...] $SCRIPT_NAME [--dry-run] [--config.field=value ...]"
 
-if [ "${1:-}" = "--dry-run" ]; then
-  DRY_RUN=1
-  shift
-fi
-case "${1:-}" in
-  -h|--help) printf '%s\n' "$USAGE"; exit 0 ;;
-  --config.*|"") ;;
-  *) usage_error "unexpected argument $1: only --config.field=value overrides follow ($USAGE)" ;;
-esac
+if take_dry_run "$@"; then shift; fi
+exit_if_help "$@"
 for arg in "$@"; do
-  [[ $arg == --config.* ]] || usage_error "unexpected argument $arg: only --config.field=value overrides follow"
+  [[ $arg == --config.* ]] ||
+    usage_error "unexpected argument $arg: only --config.field=value overrides follow ($USAGE)"
 done
 
 OUT=${OUT:-device_out}

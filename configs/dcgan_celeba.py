@@ -26,11 +26,11 @@ as usual this early.
 
 import ml_collections
 
-from pegasus_jax.families.jointgan import gan_config
+from pegasus_jax.families.jointgan import gan_config, shrink_dcgan_for_cpu, use_dcgan_recipe
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  config = gan_config()
+  config = use_dcgan_recipe(gan_config())  # z 100, batch-norm D, ReLU G, LeakyReLU D
   config.family = "dcgan"
   config.data.name = "celeb_a"
   config.data.classes = ("all",)
@@ -41,23 +41,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.checkpoint_every = 4_000
   config.sample_every = 1_000
   config.data.image_size = 128
-  config.model.z_dim = 100
   config.model.g_width = 64
   config.model.d_width = 64
-  config.model.d_norm = "batch"
-  config.model.g_activation = "relu"
-  config.model.d_activation = "leaky_relu"
   if arg == "cpu":
+    shrink_dcgan_for_cpu(config)
     config.data.name = "image_folder"
     config.data.path = "../shared/images/celeba_subset"  # relative to the repo root
     config.data.image_size = 64
-    config.model.g_width = 16
-    config.model.d_width = 16
-    config.batch_size = 32
-    config.total_steps = 300
-    config.log_every = 50
-    config.sample_every = 100
-    config.checkpoint_every = 100
   elif arg:
     raise ValueError(f"unknown variant {arg!r} of configs/dcgan_celeba.py; valid: '', 'cpu'")
   return config

@@ -15,21 +15,18 @@ animals; D(real) ~0.7 and D(fake) ~0.25 by the end, i.e. neither network has won
 
 import ml_collections
 
-from pegasus_jax.families.jointgan import gan_config
+from pegasus_jax.families.jointgan import gan_config, use_dcgan_recipe
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  config = gan_config()
+  config = use_dcgan_recipe(gan_config())  # z 100, batch-norm D
   config.family = "dcgan"
   config.data.classes = ("horse+bird",)
   config.batch_size = 16
   config.total_steps = 200_000
   config.checkpoint_every = 5_000
   config.sample_every = 2_000
-  config.model.z_dim = 100
-  config.model.d_norm = "batch"
-  config.model.g_activation = "leaky_relu"
-  config.model.d_activation = "leaky_relu"
+  config.model.g_activation = "leaky_relu"  # the write-up's: LeakyReLU in G too
   if arg == "cpu":
     config.total_steps = 600
     config.model.g_width = 32

@@ -21,11 +21,11 @@ a central shape are learnt, nothing Pokemon-like; D(real) 0.97, D(fake) 0.03.
 
 import ml_collections
 
-from pegasus_jax.families.jointgan import gan_config
+from pegasus_jax.families.jointgan import gan_config, shrink_dcgan_for_cpu, use_dcgan_recipe
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  config = gan_config()
+  config = use_dcgan_recipe(gan_config())  # z 100, batch-norm D, ReLU G, LeakyReLU D
   config.family = "dcgan"
   config.data.name = "image_folder"
   config.data.path = "../shared/images/pokemon"  # relative to the current directory
@@ -35,18 +35,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.checkpoint_every = 2_000
   config.sample_every = 500
   config.data.image_size = 64
-  config.model.z_dim = 100
-  config.model.d_norm = "batch"
-  config.model.g_activation = "relu"
-  config.model.d_activation = "leaky_relu"
   if arg == "cpu":
-    config.model.g_width = 16
-    config.model.d_width = 16
-    config.batch_size = 32
-    config.total_steps = 300
-    config.log_every = 50
-    config.sample_every = 100
-    config.checkpoint_every = 100
+    shrink_dcgan_for_cpu(config)
   elif arg:
     raise ValueError(f"unknown variant {arg!r} of configs/dcgan_pokemon.py; valid: '', 'cpu'")
   return config

@@ -27,20 +27,7 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$REPO_ROOT/launch/lib.sh"
 USAGE="usage: [COORDINATOR_ADDRESS=HOST0:PORT NUM_PROCESSES=N PROCESS_ID=I] $SCRIPT_NAME [--dry-run] CONFIG WORKDIR [--config.field=value ...]"
 
-if [ "${1:-}" = "--dry-run" ]; then
-  DRY_RUN=1
-  shift
-fi
-case "${1:-}" in
-  -h|--help) printf '%s\n' "$USAGE"; exit 0 ;;
-  -*) usage_error "unknown option $1 ($USAGE)" ;;
-esac
-if [ $# -lt 2 ]; then
-  usage_error "CONFIG and WORKDIR are required ($USAGE)"
-fi
-CONFIG=$1
-WORKDIR=$2
-shift 2
+parse_config_workdir_args "$@"
 
 TRAIN=(env XLA_PYTHON_CLIENT_MEM_FRACTION="${XLA_PYTHON_CLIENT_MEM_FRACTION:-0.9}"
        "${PYTHON:-python}" -m pegasus_jax.main --config="$CONFIG" --workdir="$WORKDIR")
@@ -51,7 +38,7 @@ if [ -n "${COORDINATOR_ADDRESS:-}${NUM_PROCESSES:-}${PROCESS_ID:-}" ]; then
 elif [ "${DISTRIBUTED:-0}" = 1 ]; then
   TRAIN+=(--distributed)
 fi
-TRAIN+=("$@")
+TRAIN+=("${OVERRIDES[@]}")
 
 # The command a user reruns to resume: this script, with the same variables and arguments.
 RESUME=()
@@ -60,7 +47,7 @@ for name in COORDINATOR_ADDRESS NUM_PROCESSES PROCESS_ID DISTRIBUTED LOG_FILE; d
     RESUME+=("$name=${!name}")
   fi
 done
-RESUME+=("$SCRIPT_NAME" "$CONFIG" "$WORKDIR" "$@")
+RESUME+=("$SCRIPT_NAME" "$CONFIG" "$WORKDIR" "${OVERRIDES[@]}")
 
 if [ -n "${LOG_FILE:-}" ]; then
   :

@@ -23,23 +23,30 @@ shell_word() {
   fi
 }
 
-# Words joined into one line a shell splits back into the same words (for display).
-shell_line() {
-  local out="" word
+# Words each quoted by the function named first, joined by blanks.
+join_quoted() {
+  local quote=$1 out="" word
+  shift
   for word in "$@"; do
-    out+="${out:+ }$(shell_word "$word")"
+    out+="${out:+ }$("$quote" "$word")"
   done
   printf '%s' "$out"
+}
+
+# One word quoted with printf %q (what `quote_words` joins).
+printf_q_word() {
+  printf '%q' "$1"
+}
+
+# Words joined into one line a shell splits back into the same words (for display).
+shell_line() {
+  join_quoted shell_word "$@"
 }
 
 # Words quoted with printf %q and joined: to build a command string another shell will run
 # (the remote side of `gcloud ... ssh --command=...`).
 quote_words() {
-  local out="" word
-  for word in "$@"; do
-    out+="${out:+ }$(printf '%q' "$word")"
-  done
-  printf '%s' "$out"
+  join_quoted printf_q_word "$@"
 }
 
 # Print a command, then run it unless this is a dry run.
@@ -78,4 +85,43 @@ require_env() {
     local IFS=,
     usage_error "$SCRIPT_NAME: set the environment variable(s) ${missing[*]}; $USAGE"
   fi
+}
+
+# -- the arguments every script starts with: [--dry-run], then -h/--help or its own ------------
+
+# Is the first argument --dry-run? Then DRY_RUN=1, and the caller drops it (a function cannot
+# shift its caller's arguments):  if take_dry_run "$@"; then shift; fi
+take_dry_run() {
+  [ "${1:-}" = --dry-run ] || return 1
+  DRY_RUN=1
+}
+
+# -h/--help as the first argument prints USAGE and exits 0.
+exit_if_help() {
+  case "${1:-}" in
+    -h|--help) printf '%s\n' "$USAGE"; exit 0 ;;
+  esac
+}
+
+# Where the positional arguments begin: -h/--help prints USAGE and exits 0, any other option
+# is a usage error.
+refuse_options() {
+  exit_if_help "$@"
+  case "${1:-}" in
+    -*) usage_error "unknown option $1 ($USAGE)" ;;
+  esac
+}
+
+# `SCRIPT [--dry-run] CONFIG WORKDIR [--config.field=value ...]` (gpu_host.sh, slurm.sbatch):
+# sets DRY_RUN, CONFIG, WORKDIR and OVERRIDES (the words after WORKDIR, passed on unchanged).
+parse_config_workdir_args() {
+  if take_dry_run "$@"; then shift; fi
+  refuse_options "$@"
+  if [ $# -lt 2 ]; then
+    usage_error "CONFIG and WORKDIR are required ($USAGE)"
+  fi
+  CONFIG=$1
+  WORKDIR=$2
+  shift 2
+  OVERRIDES=("$@")
 }

@@ -42,19 +42,13 @@ source "$REPO_ROOT/launch/lib.sh"
 STAGES="up create setup start resume logs stop delete"
 USAGE="usage: TPU_NAME=... ZONE=... WORKDIR=gs://... $SCRIPT_NAME [--dry-run] [${STAGES// /|}] CONFIG [--config.field=value ...]"
 
-if [ "${1:-}" = "--dry-run" ]; then
-  DRY_RUN=1
-  shift
-fi
+if take_dry_run "$@"; then shift; fi
 STAGE=up
 if [ -n "${1:-}" ] && [[ " $STAGES " == *" $1 "* ]]; then
   STAGE=$1
   shift
 fi
-case "${1:-}" in
-  -h|--help) printf '%s\n' "$USAGE"; exit 0 ;;
-  -*) usage_error "unknown option $1 ($USAGE)" ;;
-esac
+refuse_options "$@"
 
 require_env TPU_NAME ZONE
 ACCELERATOR_TYPE="${ACCELERATOR_TYPE:-v4-8}"

@@ -158,6 +158,29 @@ def test_conditional_gan_honours_labels_and_learns():
                                 family.generate_conditional(state, z, jnp.arange(3) % 3))
 
 
+def test_conditional_gan_applies_diffaugment_to_real_and_fake_alike(monkeypatch):
+  """DiffAugment is a recipe field of every GAN family: the conditional GAN augments [real |
+  fake] in each D step and its fakes in the G step, with the same policy as JointGAN."""
+  config = _cgan_config(diffaugment="translation")
+  family, state = _family(config, labels=("a", "b", "c"))
+  calls = []
+  original = family._augment  # pylint: disable=protected-access
+
+  def spy(key, images):
+    calls.append(images.shape)
+    return original(key, images)
+
+  monkeypatch.setattr(family, "_augment", spy)
+  rng = np.random.default_rng(0)
+  n = config.batch_size * config.n_disc
+  batch = {"image": jnp.asarray(rng.uniform(-1, 1, (n, 16, 16, 3)), jnp.float32),
+           "label": jnp.asarray(rng.integers(0, 3, n), jnp.int32)}
+  new_state, metrics = jax.jit(family.train_step)(state, batch)
+  b = config.batch_size
+  assert calls == [(2 * b, 16, 16, 3), (b, 16, 16, 3)]
+  assert np.isfinite(float(metrics["d_loss"])) and int(new_state.step) == 1
+
+
 def test_conditional_gan_checks_its_sampler_and_networks():
   with pytest.raises(ConfigError, match="conditional GAN learns from labelled batches"):
     validate_config(_cgan_config(data__sampler="class_balanced"))

@@ -34,6 +34,7 @@ from pegasus_jax.config_defaults import base_config, flatten_config
 from pegasus_jax.data_spec import FieldSpec
 from pegasus_jax.errors import ConfigError
 from pegasus_jax.families.base import DataInfo, Metrics, Visuals
+from pegasus_jax.families.flax_variables import apply_with_model_state, split_variables
 from pegasus_jax.gan import losses, training
 from pegasus_jax.models import bigan as nets
 
@@ -145,10 +146,6 @@ def adam_with_l2(optimizer: ml_collections.ConfigDict, total_steps: int
                      optax.scale_by_learning_rate(lr))
 
 
-def _split_variables(variables: Mapping[str, Any]) -> tuple[PyTree, PyTree]:
-  return variables["params"], {k: v for k, v in variables.items() if k != "params"}
-
-
 class BiGAN:
   """Family 'bigan': encoder, generator and joint discriminator; encodes and generates."""
 
@@ -188,9 +185,9 @@ class BiGAN:
     e_key, g_key, d_key, train_key = jax.random.split(rng, 4)
     images = jnp.zeros((1,) + self.image_shape)
     codes = jnp.zeros((1, self.z_dim))
-    e_params, e_state = _split_variables(self.encoder.init(e_key, images, train=False))
-    g_params, g_state = _split_variables(self.generator.init(g_key, codes, train=False))
-    d_params, d_state = _split_variables(
+    e_params, e_state = split_variables(self.encoder.init(e_key, images, train=False))
+    g_params, g_state = split_variables(self.generator.init(g_key, codes, train=False))
+    d_params, d_state = split_variables(
         self.discriminator.init(d_key, images, codes, train=False))
     eg_params = {"encoder": e_params, "generator": g_params}
     return BiGANState(
@@ -253,11 +250,8 @@ class BiGAN:
   def _d_apply(self, d_params: PyTree, d_model_state: PyTree, images: jax.Array,
                codes: jax.Array) -> tuple[jax.Array, PyTree]:
     """D's logits (N,) for the pairs (images[i], codes[i]), batch norm on this batch."""
-    variables = {"params": d_params, **d_model_state}
-    if not d_model_state:
-      return self.discriminator.apply(variables, images, codes, train=True), d_model_state
-    return self.discriminator.apply(variables, images, codes, train=True,
-                                    mutable=list(d_model_state))
+    return apply_with_model_state(self.discriminator, d_params, d_model_state, images, codes,
+                                  train=True)
 
   def joint_logits(self, d_params: PyTree, d_model_state: PyTree,
                    real_pair: tuple[jax.Array, jax.Array], fake_pair: tuple[jax.Array, jax.Array]

@@ -26,10 +26,11 @@ from pegasus_jax import imaging
 from pegasus_jax.data_spec import FieldSpec
 from pegasus_jax.errors import ConfigError
 from pegasus_jax.families.base import DataInfo, Metrics, Visuals
+from pegasus_jax.families.flax_variables import apply_with_model_state
 from pegasus_jax.families.jointgan import (GANRecipe, GANState, build_discriminator_kwargs,
                                            build_generator, check_gan_config, gan_config,
                                            use_sngan_recipe)
-from pegasus_jax.gan import losses, regularizers, training
+from pegasus_jax.gan import losses, regularizers
 from pegasus_jax.models import sngan_resnet
 
 PyTree = Any
@@ -86,14 +87,7 @@ class ConditionalGAN(GANRecipe):
     g_vars = self.generator.init(g_key, jnp.zeros((1, self.z_dim)), labels, train=False)
     d_vars = self.discriminator.init(d_key, jnp.zeros((1,) + self.image_shape), False, False,
                                      labels=labels)
-    g_params, d_params = g_vars["params"], d_vars["params"]
-    return GANState(
-        step=jnp.zeros((), jnp.int32), rng=train_key,
-        g_params=g_params, g_model_state={k: v for k, v in g_vars.items() if k != "params"},
-        g_opt_state=self.g_tx.init(g_params),
-        d_params=d_params, d_model_state={k: v for k, v in d_vars.items() if k != "params"},
-        d_opt_state=self.d_tx.init(d_params),
-        g_ema_params=jax.tree_util.tree_map(jnp.array, g_params))  # own buffers (donation)
+    return self._initial_state(train_key, g_vars, d_vars)
 
   # -- sampling -------------------------------------------------------------------------------
   def generate_conditional(self, state: GANState, latents: jax.Array, labels: jax.Array
@@ -123,12 +117,8 @@ class ConditionalGAN(GANRecipe):
 
   # -- training -------------------------------------------------------------------------------
   def _d_apply(self, params, model_state, images, labels, update_stats: bool):
-    variables = {"params": params, **model_state}
-    if not model_state:
-      return self.discriminator.apply(variables, images, update_stats, True,
-                                      labels=labels), model_state
-    return self.discriminator.apply(variables, images, update_stats, True, labels=labels,
-                                    mutable=list(model_state))
+    return apply_with_model_state(self.discriminator, params, model_state, images,
+                                  update_stats, True, labels=labels)
 
   def _generate_train(self, g_params, g_model_state, z, labels):
     return self.generator.apply({"params": g_params, **g_model_state}, z, labels, train=True,
@@ -142,9 +132,7 @@ class ConditionalGAN(GANRecipe):
     n_disc, b = self.n_disc, batch["image"].shape[0] // self.n_disc
     images = jnp.moveaxis(batch["image"].reshape((b, n_disc) + self.image_shape), 1, 0)
     labels = jnp.moveaxis(batch["label"].reshape(b, n_disc), 1, 0)
-    key = jax.random.fold_in(state.rng, state.step)
-    d_keys = jax.random.split(jax.random.fold_in(key, 0), n_disc)
-    g_key = jax.random.fold_in(key, 1)
+    d_keys, g_key = self._step_keys(state)
 
     def d_update(carry, inputs):
       d_params, d_model_state, d_opt_state = carry
@@ -180,10 +168,8 @@ class ConditionalGAN(GANRecipe):
                  **losses.critic_metrics(self.loss, real_logits, fake_logits), **extra}
       return (d_params, new_model_state, d_opt_state), metrics
 
-    (d_params, d_model_state, d_opt_state), d_metrics = jax.lax.scan(
-        d_update, (state.d_params, state.d_model_state, state.d_opt_state),
-        (images, labels, d_keys))
-    d_metrics = jax.tree_util.tree_map(lambda m: m[-1], d_metrics)
+    d_carry, d_metrics = self._discriminator_updates(state, d_update, (images, labels, d_keys))
+    d_params, d_model_state, _ = d_carry
 
     z_key, y_key, augment_key = jax.random.split(g_key, 3)
     z = jax.random.normal(z_key, (b, self.z_dim))
@@ -198,12 +184,5 @@ class ConditionalGAN(GANRecipe):
 
     (g_loss, g_model_state), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
         state.g_params)
-    g_updates, g_opt_state = self.g_tx.update(g_grads, state.g_opt_state, state.g_params)
-    g_params = optax.apply_updates(state.g_params, g_updates)
-    new_state = state.replace(
-        step=state.step + 1, g_params=g_params, g_model_state=g_model_state,
-        g_opt_state=g_opt_state, d_params=d_params, d_model_state=d_model_state,
-        d_opt_state=d_opt_state,
-        g_ema_params=training.sampling_params(state.g_ema_params, g_params, state.step,
-                                              self.config))
+    new_state = self._next_state(state, g_grads, g_model_state, d_carry)
     return new_state, dict(d_metrics, g_loss=g_loss, g_grad_norm=optax.tree.norm(g_grads))

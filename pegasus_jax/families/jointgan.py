@@ -36,6 +36,7 @@ from pegasus_jax.config_defaults import base_config, flatten_config
 from pegasus_jax.data_spec import FieldSpec
 from pegasus_jax.errors import ConfigError
 from pegasus_jax.families.base import DataInfo, Metrics, Visuals
+from pegasus_jax.families.flax_variables import apply_with_model_state, split_variables
 from pegasus_jax.gan import diffaugment, losses, regularizers, training
 from pegasus_jax.models import dcgan, sngan_resnet
 
@@ -122,6 +123,29 @@ def use_sngan_recipe(config: ml_collections.ConfigDict) -> ml_collections.Config
   config.optimizer.b1 = 0.0
   config.optimizer.b2 = 0.9
   config.optimizer.schedule = "linear"
+  return config
+
+
+def use_dcgan_recipe(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The DCGAN recipe of the write-ups (Radford et al. 2016): z ~ N(0, I_100), batch norm in the
+  discriminator, ReLU in G and LeakyReLU in D; the networks and Adam (2e-4, beta1 0.5) are
+  `gan_config`'s defaults. Configs start here and override."""
+  config.model.z_dim = 100
+  config.model.d_norm = "batch"
+  config.model.g_activation = "relu"
+  config.model.d_activation = "leaky_relu"
+  return config
+
+
+def shrink_dcgan_for_cpu(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The 64x64 DCGANs' `:cpu` smoke size (CelebA, Pokemon): narrow networks, 300 steps."""
+  config.model.g_width = 16
+  config.model.d_width = 16
+  config.batch_size = 32
+  config.total_steps = 300
+  config.log_every = 50
+  config.sample_every = 100
+  config.checkpoint_every = 100
   return config
 
 
@@ -231,8 +255,9 @@ def build_discriminator_kwargs(model: ml_collections.ConfigDict, image_shape: tu
 
 class GANRecipe:
   """What every family built on `gan_config` shares: the recipe fields read once, the two Adam
-  optimisers with their schedules, the prior, and DiffAugment. JointGAN and the conditional GAN
-  subclass it and add their networks and train step."""
+  optimisers with their schedules, the prior, DiffAugment, the initial `GANState`, and the frame
+  of a train step (its PRNG keys, the n_disc discriminator updates, the generator update with
+  the EMA). JointGAN and the conditional GAN subclass it and add their networks and losses."""
 
   signature_fields = ("data.name", "data.classes", "data.image_size", "data.channels", "model")
 
@@ -255,6 +280,48 @@ class GANRecipe:
 
   def latents(self, rng: jax.Array, num: int) -> jax.Array:
     return jax.random.normal(rng, (num, self.z_dim))
+
+  def _augment(self, key: jax.Array, images: jax.Array) -> jax.Array:
+    """DiffAugment with the configured policy (the identity when it is '')."""
+    return diffaugment.diff_augment(key, images, self.policy)
+
+  def _initial_state(self, train_key: jax.Array, g_variables: PyTree, d_variables: PyTree
+                     ) -> GANState:
+    """Step 0 from the networks' initial variables: fresh optimisers, the EMA a copy of G."""
+    g_params, g_model_state = split_variables(g_variables)
+    d_params, d_model_state = split_variables(d_variables)
+    return GANState(
+        step=jnp.zeros((), jnp.int32), rng=train_key,
+        g_params=g_params, g_model_state=g_model_state, g_opt_state=self.g_tx.init(g_params),
+        d_params=d_params, d_model_state=d_model_state, d_opt_state=self.d_tx.init(d_params),
+        g_ema_params=jax.tree_util.tree_map(jnp.array, g_params))  # own buffers (donation)
+
+  def _step_keys(self, state: GANState) -> tuple[jax.Array, jax.Array]:
+    """This step's keys, from the run's key and the step: one per D update (n_disc,) and G's."""
+    key = jax.random.fold_in(state.rng, state.step)
+    return jax.random.split(jax.random.fold_in(key, 0), self.n_disc), jax.random.fold_in(key, 1)
+
+  def _discriminator_updates(self, state: GANState, d_update, inputs: PyTree
+                             ) -> tuple[tuple[PyTree, PyTree, PyTree], Metrics]:
+    """`d_update` scanned over `inputs` (leading axis n_disc) from the state's discriminator
+    (params, model state, optimiser state): the final triple and the last update's metrics."""
+    d_carry, d_metrics = jax.lax.scan(
+        d_update, (state.d_params, state.d_model_state, state.d_opt_state), inputs)
+    return d_carry, jax.tree_util.tree_map(lambda m: m[-1], d_metrics)
+
+  def _next_state(self, state: GANState, g_grads: PyTree, g_model_state: PyTree,
+                  d_carry: tuple[PyTree, PyTree, PyTree]) -> GANState:
+    """The state after this step: G updated by `g_grads`, the discriminator triple of
+    `_discriminator_updates`, and the sampling (EMA) parameters following the new G."""
+    g_updates, g_opt_state = self.g_tx.update(g_grads, state.g_opt_state, state.g_params)
+    g_params = optax.apply_updates(state.g_params, g_updates)
+    d_params, d_model_state, d_opt_state = d_carry
+    return state.replace(
+        step=state.step + 1, g_params=g_params, g_model_state=g_model_state,
+        g_opt_state=g_opt_state, d_params=d_params, d_model_state=d_model_state,
+        d_opt_state=d_opt_state,
+        g_ema_params=training.sampling_params(state.g_ema_params, g_params, state.step,
+                                              self.config))
 
 
 class JointGAN(GANRecipe):
@@ -290,15 +357,7 @@ class JointGAN(GANRecipe):
     g_vars = self.generator.init(g_key, jnp.zeros((1, self.z_dim)), train=False)
     d_vars = self.discriminators.init(
         d_key, jnp.zeros((self.num_classes, 1) + self.image_shape), False, False)
-    g_params = g_vars["params"]
-    d_params = d_vars["params"]
-    g_model_state = {k: v for k, v in g_vars.items() if k != "params"}
-    d_model_state = {k: v for k, v in d_vars.items() if k != "params"}
-    return GANState(
-        step=jnp.zeros((), jnp.int32), rng=train_key,
-        g_params=g_params, g_model_state=g_model_state, g_opt_state=self.g_tx.init(g_params),
-        d_params=d_params, d_model_state=d_model_state, d_opt_state=self.d_tx.init(d_params),
-        g_ema_params=jax.tree_util.tree_map(jnp.array, g_params))  # own buffers (donation)
+    return self._initial_state(train_key, g_vars, d_vars)
 
   # -- sampling -------------------------------------------------------------------------------
   def generate(self, state: GANState, latents: jax.Array) -> jax.Array:
@@ -329,15 +388,8 @@ class JointGAN(GANRecipe):
 
   def _d_apply(self, d_params, d_model_state, images, update_stats: bool):
     """Logits (K, N) and the updated model state (spectral vectors, batch statistics)."""
-    variables = {"params": d_params, **d_model_state}
-    mutable = list(d_model_state)
-    if not mutable:
-      return self.discriminators.apply(variables, images, update_stats, True), d_model_state
-    return self.discriminators.apply(variables, images, update_stats, True, mutable=mutable)
-
-  def _augment(self, key: jax.Array, images: jax.Array) -> jax.Array:
-    """DiffAugment with the configured policy (the identity when it is '')."""
-    return diffaugment.diff_augment(key, images, self.policy)
+    return apply_with_model_state(self.discriminators, d_params, d_model_state, images,
+                                  update_stats, True)
 
   def _d_real_fake(self, d_params, d_model_state, real, fake, update_stats: bool,
                    key: jax.Array | None = None):
@@ -382,9 +434,7 @@ class JointGAN(GANRecipe):
     b = real.shape[1] // n_disc
     real = real.reshape((num_classes, b, n_disc) + real.shape[2:])
     real = jnp.moveaxis(real, 2, 0)  # (n_disc, K, B, H, W, C)
-    key = jax.random.fold_in(state.rng, state.step)
-    d_keys = jax.random.split(jax.random.fold_in(key, 0), n_disc)
-    g_key = jax.random.fold_in(key, 1)
+    d_keys, g_key = self._step_keys(state)
 
     def d_update(carry, inputs):
       d_params, d_model_state, d_opt_state = carry
@@ -418,9 +468,8 @@ class JointGAN(GANRecipe):
                  **losses.critic_metrics(self.loss, real_logits, fake_logits), **extra}
       return (d_params, new_model_state, d_opt_state), metrics
 
-    (d_params, d_model_state, d_opt_state), d_metrics = jax.lax.scan(
-        d_update, (state.d_params, state.d_model_state, state.d_opt_state), (real, d_keys))
-    d_metrics = jax.tree_util.tree_map(lambda m: m[-1], d_metrics)
+    d_carry, d_metrics = self._discriminator_updates(state, d_update, (real, d_keys))
+    d_params, d_model_state, _ = d_carry
 
     z_key, augment_key = jax.random.split(g_key)
     z = jax.random.normal(z_key, (b, self.z_dim))
@@ -437,15 +486,6 @@ class JointGAN(GANRecipe):
 
     (g_total, (g_per_class, g_model_state)), g_grads = jax.value_and_grad(
         g_loss_fn, has_aux=True)(state.g_params)
-    g_updates, g_opt_state = self.g_tx.update(g_grads, state.g_opt_state, state.g_params)
-    g_params = optax.apply_updates(state.g_params, g_updates)
-
-    new_state = state.replace(
-        step=state.step + 1, g_params=g_params, g_model_state=g_model_state,
-        g_opt_state=g_opt_state, d_params=d_params, d_model_state=d_model_state,
-        d_opt_state=d_opt_state,
-        g_ema_params=training.sampling_params(state.g_ema_params, g_params, state.step,
-                                              self.config))
     metrics = dict(d_metrics, g_loss=g_per_class, g_loss_total=g_total,
                    g_grad_norm=optax.tree.norm(g_grads))
-    return new_state, metrics
+    return self._next_state(state, g_grads, g_model_state, d_carry), metrics
