@@ -28,6 +28,10 @@ eval/probe_accuracy, eval/probe_accuracy_random_encoder. The write-up's course s
 
 Full run: not measured on an accelerator yet.
 
+bf16 (--config.precision=bfloat16) trains; its first gradient is 17% off float32's at :cpu size,
+most of it (14%) the gradient's own sensitivity to the weights' rounding (models/bigan.py,
+BENCHMARKS.md).
+
 CPU variant (measured on the project's 2-core CPU while shared, load average 11.5-12): the same
 networks and recipe, 1,000 steps (2.1 epochs) with the learning rate decayed to 0 over them; the
 probe trains on the first 10,000 training images (`evals.linear_probe.num_train`) and is scored

@@ -13,12 +13,24 @@ Images are flattened, so nothing here depends on the image layout (any H x W x C
 The first layers of E and D have no batch norm, as in the paper. Initialisation: 'pytorch' is
 PyTorch's default for linear layers (U(+-1/sqrt(fan_in)) for kernels and biases), which the
 write-up 004 used; 'normal' is the paper's N(0, 0.02) kernels with zero biases.
+
+`dtype` is the compute dtype (config.precision): the dense layers run in it, parameters and
+batch-norm statistics stay float32. From each batch norm that precedes a network's last layer
+on (E's code layer, D's logit layer: a sliver of the work) everything is float32, so the
+cotangent entering that batch norm's backward pass, whose batch mean it subtracts, is not
+rounded to bf16 first. The networks' outputs (codes, images, logits) are float32.
+
+How close bf16's first gradient can be to float32's is limited by the gradient itself, not the
+arithmetic: at initialisation E+G's gradient is a small difference of large terms in D's batch
+norm, and float32 arithmetic from the parameters rounded to bf16 already moves it 14% at the
+:cpu size (bf16: 17%; D 5% / 6%). Without D's batch norm both are about 2%
+(benchmarks/precision_gradients.py, BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -37,20 +49,23 @@ def _uniform_fan_in(fan_in: int) -> Callable:
   return init
 
 
-def dense(features: int, fan_in: int, init: str, name: str | None = None) -> nn.Dense:
-  """A linear layer with the configured initialisation (needs fan_in for the PyTorch one)."""
+def dense(features: int, fan_in: int, init: str, name: str | None = None,
+          dtype: Any = jnp.float32) -> nn.Dense:
+  """A linear layer with the configured initialisation (needs fan_in for the PyTorch one),
+  computing in `dtype` with float32 parameters."""
   if init == "pytorch":
     return nn.Dense(features, kernel_init=_uniform_fan_in(fan_in),
-                    bias_init=_uniform_fan_in(fan_in), name=name)
+                    bias_init=_uniform_fan_in(fan_in), dtype=dtype, name=name)
   if init == "normal":
     return nn.Dense(features, kernel_init=nn.initializers.normal(0.02),
-                    bias_init=nn.initializers.zeros, name=name)
+                    bias_init=nn.initializers.zeros, dtype=dtype, name=name)
   raise ValueError(f"unknown init {init!r}; valid: {INITS}")
 
 
-def batch_norm(train: bool) -> nn.BatchNorm:
+def batch_norm(train: bool, dtype: Any = jnp.float32) -> nn.BatchNorm:
   # PyTorch's defaults (its momentum 0.1 is 0.9 here), as the write-up's PyTorch code had.
-  return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5)
+  # Flax reduces the statistics in float32 whatever the output's `dtype`.
+  return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=dtype)
 
 
 def flatten(images: jax.Array) -> jax.Array:
@@ -64,14 +79,17 @@ class Encoder(nn.Module):
   hidden: int = 1024
   leaky_slope: float = 0.2
   initializer: str = "pytorch"
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, images: jax.Array, train: bool = True) -> jax.Array:
     x = flatten(images)
-    h = nn.leaky_relu(dense(self.hidden, x.shape[-1], self.initializer)(x), self.leaky_slope)
-    h = dense(self.hidden, self.hidden, self.initializer)(h)
-    h = nn.leaky_relu(batch_norm(train)(h), self.leaky_slope)
-    return dense(self.z_dim, self.hidden, self.initializer)(h)
+    layer = lambda features, fan_in: dense(features, fan_in, self.initializer, dtype=self.dtype)
+    h = nn.leaky_relu(layer(self.hidden, x.shape[-1])(x), self.leaky_slope)
+    h = layer(self.hidden, self.hidden)(h)
+    # float32 from the batch norm on (see the module docstring): the code layer is a sliver.
+    h = nn.leaky_relu(batch_norm(train, jnp.float32)(h), self.leaky_slope)
+    return dense(self.z_dim, self.hidden, self.initializer, dtype=jnp.float32)(h)
 
 
 class Generator(nn.Module):
@@ -80,14 +98,16 @@ class Generator(nn.Module):
   image_shape: tuple[int, int, int] = (28, 28, 1)
   hidden: int = 1024
   initializer: str = "pytorch"
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
-    h = dense(self.hidden, z.shape[-1], self.initializer)(z)
-    h = nn.relu(batch_norm(train)(h))
-    h = dense(self.hidden, self.hidden, self.initializer)(h)
-    h = nn.relu(batch_norm(train)(h))
-    x = jnp.tanh(dense(math.prod(self.image_shape), self.hidden, self.initializer)(h))
+    layer = lambda features, fan_in: dense(features, fan_in, self.initializer, dtype=self.dtype)
+    h = layer(self.hidden, z.shape[-1])(z)
+    h = nn.relu(batch_norm(train, self.dtype)(h))
+    h = layer(self.hidden, self.hidden)(h)
+    h = nn.relu(batch_norm(train, self.dtype)(h))
+    x = jnp.tanh(layer(math.prod(self.image_shape), self.hidden)(h).astype(jnp.float32))
     return x.reshape((z.shape[0],) + tuple(self.image_shape))
 
 
@@ -98,17 +118,19 @@ class JointDiscriminator(nn.Module):
   leaky_slope: float = 0.2
   norm: str = "batch"
   initializer: str = "pytorch"
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, images: jax.Array, codes: jax.Array, train: bool = True) -> jax.Array:
     x = flatten(images)
-    h = nn.leaky_relu(dense(self.hidden, x.shape[-1], self.initializer)(x), self.leaky_slope)
-    joint = jnp.concatenate([h, codes], axis=-1)
-    h = dense(self.hidden, joint.shape[-1], self.initializer)(joint)
-    if self.norm == "batch":
-      h = batch_norm(train)(h)
+    layer = lambda features, fan_in: dense(features, fan_in, self.initializer, dtype=self.dtype)
+    h = nn.leaky_relu(layer(self.hidden, x.shape[-1])(x), self.leaky_slope)
+    joint = jnp.concatenate([h, codes.astype(h.dtype)], axis=-1)
+    h = layer(self.hidden, joint.shape[-1])(joint)
+    if self.norm == "batch":  # float32 output, as the encoder's (see the module docstring)
+      h = batch_norm(train, jnp.float32)(h)
     elif self.norm != "none":
       raise ValueError(f"unknown discriminator norm {self.norm!r}; valid: "
                        f"{DISCRIMINATOR_NORMS}")
-    h = nn.leaky_relu(h, self.leaky_slope)
-    return dense(1, self.hidden, self.initializer)(h)[:, 0]
+    h = nn.leaky_relu(h, self.leaky_slope).astype(jnp.float32)
+    return dense(1, self.hidden, self.initializer)(h)[:, 0]  # the logit layer: float32

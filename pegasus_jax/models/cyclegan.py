@@ -14,6 +14,17 @@ Both normalise with instance norm (no batch statistics: nothing but parameters t
 each image is translated on its own) and use reflection padding at the borders (zero padding
 would be a visible frame on a coloured background). Kernels start from N(0, 0.02) as in the
 paper's code, drawn by `init_params` in one random call for the whole network.
+
+`dtype` is the compute dtype (config.precision): convolutions and instance norms' outputs run
+in it (Flax reduces the statistics in float32), parameters stay float32, and the translated
+images and the patch scores leave the networks as float32 (the scores' last convolution, a
+sliver of the work, computes in float32).
+
+At initialisation the generators' gradient is very sensitive to their weights (instance norm
+after every convolution: a small difference of large terms), so float32 arithmetic from the
+parameters rounded to bf16 moves it 30% at the :cpu size; bf16 moves it 41%, the
+discriminators' 3% (floor 2%). No layer stands out (each convolution's rounding contributes), so
+no part is kept in float32 beyond the outputs (benchmarks/precision_gradients.py, BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -51,24 +62,26 @@ def init_params(module: nn.Module, key: jax.Array, example: jax.Array) -> Any:
   return jax.tree_util.tree_unflatten(treedef, params)
 
 
-def _reflect_conv(x: jax.Array, features: int, kernel: int, name: str | None = None
+def _reflect_conv(x: jax.Array, features: int, kernel: int, dtype: Any, name: str | None = None
                   ) -> jax.Array:
   """A stride-1 'same' convolution whose border pixels come from reflection, not zeros."""
   pad = kernel // 2
   x = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
   return nn.Conv(features, (kernel, kernel), padding="VALID", kernel_init=CYCLEGAN_INIT,
-                 name=name)(x)
+                 dtype=dtype, name=name)(x)
 
 
 class ResidualBlock(nn.Module):
   """x + IN(conv(ReLU(IN(conv(x))))): the generator's content-keeping body."""
 
   features: int
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    y = nn.relu(nn.InstanceNorm()(_reflect_conv(x, self.features, 3)))
-    y = nn.InstanceNorm()(_reflect_conv(y, self.features, 3))
+    norm = lambda: nn.InstanceNorm(dtype=self.dtype)
+    y = nn.relu(norm()(_reflect_conv(x, self.features, 3, self.dtype)))
+    y = norm()(_reflect_conv(y, self.features, 3, self.dtype))
     return x + y
 
 
@@ -79,33 +92,36 @@ class ResnetGenerator(nn.Module):
   width: int = 32
   blocks: int = 4
   downsamples: int = 2
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    h = nn.relu(nn.InstanceNorm()(_reflect_conv(x, self.width, 7)))
+    norm = lambda: nn.InstanceNorm(dtype=self.dtype)
+    h = nn.relu(norm()(_reflect_conv(x, self.width, 7, self.dtype)))
     for level in range(1, self.downsamples + 1):
       h = nn.Conv(self.width * 2**level, (3, 3), (2, 2), padding=1,
-                  kernel_init=CYCLEGAN_INIT)(h)
-      h = nn.relu(nn.InstanceNorm()(h))
+                  kernel_init=CYCLEGAN_INIT, dtype=self.dtype)(h)
+      h = nn.relu(norm()(h))
     for _ in range(self.blocks):
-      h = ResidualBlock(self.width * 2**self.downsamples)(h)
+      h = ResidualBlock(self.width * 2**self.downsamples, self.dtype)(h)
     for level in reversed(range(self.downsamples)):
       h = jnp.repeat(jnp.repeat(h, 2, axis=1), 2, axis=2)  # nearest-neighbour x2
-      h = nn.relu(nn.InstanceNorm()(_reflect_conv(h, self.width * 2**level, 3)))
-    return jnp.tanh(_reflect_conv(h, self.out_channels, 7))
+      h = nn.relu(norm()(_reflect_conv(h, self.width * 2**level, 3, self.dtype)))
+    return jnp.tanh(_reflect_conv(h, self.out_channels, 7, self.dtype).astype(jnp.float32))
 
 
 class PatchDiscriminator(nn.Module):
   """images (N, H, W, C) -> patch scores (N, H / 4, W / 4): least-squares targets 1 real, 0 fake."""
 
   width: int = 64
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    h = nn.leaky_relu(nn.Conv(self.width, (4, 4), (2, 2), padding=1,
-                              kernel_init=CYCLEGAN_INIT)(x), 0.2)
-    h = nn.Conv(self.width * 2, (4, 4), (2, 2), padding=1, kernel_init=CYCLEGAN_INIT)(h)
-    h = nn.leaky_relu(nn.InstanceNorm()(h), 0.2)
-    h = nn.Conv(self.width * 4, (3, 3), padding=1, kernel_init=CYCLEGAN_INIT)(h)
-    h = nn.leaky_relu(nn.InstanceNorm()(h), 0.2)
+    conv = lambda features, kernel, strides=(1, 1): nn.Conv(
+        features, kernel, strides, padding=1, kernel_init=CYCLEGAN_INIT, dtype=self.dtype)
+    norm = lambda: nn.InstanceNorm(dtype=self.dtype)
+    h = nn.leaky_relu(conv(self.width, (4, 4), (2, 2))(x), 0.2)
+    h = nn.leaky_relu(norm()(conv(self.width * 2, (4, 4), (2, 2))(h)), 0.2)
+    h = nn.leaky_relu(norm()(conv(self.width * 4, (3, 3))(h)), 0.2).astype(jnp.float32)
     return nn.Conv(1, (3, 3), padding=1, kernel_init=CYCLEGAN_INIT)(h)[..., 0]
