@@ -172,20 +172,3 @@ def tiny_classifier_workdir(tmp_path_factory) -> str:
   from test_classifier import tiny_classifier_config
   return save_initial_checkpoint(tiny_classifier_config(), ("horse", "bird", "cat"),
                                  str(tmp_path_factory.mktemp("tiny_classifier")))
-
-
-# Fixtures that train or start something expensive once per module (or once per worker, for
-# the session ones). Under pytest-xdist with `--dist loadgroup` (pytest.ini), the tests of a
-# module that use one of them stay together on one worker, so it is built once; every other
-# test is scheduled on its own, so a heavy file (tests/test_faults.py's subprocess runs) is
-# shared between the workers instead of holding one while the other idles.
-SHARED_EXPENSIVE_FIXTURES = frozenset({
-    "tiny_classifier_workdir", "reference", "emulator", "trained_workdir", "compile_once",
-    "eight_device_output", "workdirs", "run"})
-
-
-def pytest_collection_modifyitems(config, items):
-  del config
-  for item in items:
-    if SHARED_EXPENSIVE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
-      item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
