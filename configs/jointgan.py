@@ -34,9 +34,9 @@ animals with small heads, horse-shaped rather than winged. A full 50,000-step ru
 pegasi (CPU)", variant E): the DCGAN-shaped networks at width 32, z 64, batch 32 per class, with
 the hinge loss, Adam betas (0, 0.9), a discriminator learning rate twice the generator's (4e-4 vs
 2e-4, TTUR) and DiffAugment (color, translation, cutout) on every discriminator input, 3,000
-steps, checkpoints and grids every 600. Wall time: 23 min at load 7-11 while three other jobs
-shared the 2 cores (9.7 CPU-minutes of user time, so about 5-7 minutes on the 2 quiet cores;
-see README for the quiet measurement).
+steps, checkpoints and grids every 600. Wall time: 400 s (6 min 40 s; "Finished at step 3000
+in 381.3 s") on the quiet 2-core CPU, README's command in a fresh clone, 2026-11-27 07:43; the
+scored run below took 23 min at load 7-11 while three other jobs shared the cores.
 
 Measured 2026-11-27 with the project evaluator (configs/classifier.py:fast in
 /work/runs_shared/classifier_fast, 80.3% held-out accuracy, temperature-calibrated; 5,000
