@@ -100,9 +100,8 @@ def test_sampling_uses_the_ema_generator_and_the_ema_follows_the_formula():
     np.testing.assert_allclose(e2, 0.5 * e1 + 0.5 * p2, rtol=1e-6, atol=1e-7)
 
 
-def test_diffaugment_is_one_call_on_real_and_fake_together_and_off_is_the_identity(monkeypatch):
-  config = tiny_config(diffaugment="translation,cutout", n_disc=2)
-  family, state = _family(config)
+def _spy_on_augment(family, monkeypatch) -> list:
+  """Record the shape of every batch the family's DiffAugment call sees (at trace time)."""
   calls = []
   original = family._augment  # pylint: disable=protected-access
 
@@ -111,6 +110,13 @@ def test_diffaugment_is_one_call_on_real_and_fake_together_and_off_is_the_identi
     return original(key, images)
 
   monkeypatch.setattr(family, "_augment", spy)
+  return calls
+
+
+def test_diffaugment_is_one_call_on_real_and_fake_together_and_off_is_the_identity(monkeypatch):
+  config = tiny_config(diffaugment="translation,cutout", n_disc=2)
+  family, state = _family(config)
+  calls = _spy_on_augment(family, monkeypatch)
   jax.jit(family.train_step)(state, _real(config))  # the spy records at trace time
   size = config.data.image_size
   b = config.batch_size
@@ -163,14 +169,7 @@ def test_conditional_gan_applies_diffaugment_to_real_and_fake_alike(monkeypatch)
   fake] in each D step and its fakes in the G step, with the same policy as JointGAN."""
   config = _cgan_config(diffaugment="translation")
   family, state = _family(config, labels=("a", "b", "c"))
-  calls = []
-  original = family._augment  # pylint: disable=protected-access
-
-  def spy(key, images):
-    calls.append(images.shape)
-    return original(key, images)
-
-  monkeypatch.setattr(family, "_augment", spy)
+  calls = _spy_on_augment(family, monkeypatch)
   rng = np.random.default_rng(0)
   n = config.batch_size * config.n_disc
   batch = {"image": jnp.asarray(rng.uniform(-1, 1, (n, 16, 16, 3)), jnp.float32),
