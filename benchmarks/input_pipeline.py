@@ -42,7 +42,7 @@ from pegasus_jax.errors import UserError  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "benchmarks"))
-from train_step import random_batch  # noqa: E402  # pylint: disable=wrong-import-position
+from train_step import time_family_step  # noqa: E402  # pylint: disable=wrong-import-position
 
 
 def load_module(path: str):
@@ -119,24 +119,6 @@ def time_host(sampler, shardings, depth: int, warmup: int, seconds: float) -> fl
     prefetcher.close()
 
 
-def time_step(family, mesh, steps: int, warmup: int) -> float:
-  """Steps per second of the jitted train step on one fixed batch already on the devices."""
-  spec = family.data_spec()
-  shardings = runtime.batch_shardings(mesh, spec)
-  state = jax.jit(family.init, out_shardings=runtime.replicated(mesh))(jax.random.PRNGKey(0))
-  batch = {k: jax.device_put(v, shardings[k])
-           for k, v in random_batch(spec, len(family.class_labels)).items()}
-  step = train.compile_train_step(family, mesh)
-  for _ in range(warmup):
-    state, _ = step(state, batch)
-  jax.block_until_ready(state)
-  t0 = time.perf_counter()
-  for _ in range(steps):
-    state, metrics = step(state, batch)
-  jax.block_until_ready((state, metrics))
-  return steps / (time.perf_counter() - t0)
-
-
 def measure_step(names: list[str], policy: str) -> bool:
   if policy == "all":
     return True
@@ -188,7 +170,7 @@ def main() -> None:
                               args.warmup, args.seconds)
     host = host_steps * per_step
     if measure_step(names, args.step):
-      step = time_step(family, mesh, args.step_steps, 1) * per_step
+      step = time_family_step(family, mesh, args.step_steps, 1)["steps_per_s"] * per_step
       step_text, ratio = f"{step:10.0f}", host / step
       verdict = f"{ratio:9.1f}  {'yes' if ratio >= 1 else 'NO'}"
     else:

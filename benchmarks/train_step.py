@@ -51,16 +51,13 @@ def random_batch(spec, num_classes: int, seed: int = 0) -> dict[str, np.ndarray]
   return batch
 
 
-def time_step(config, num_classes: int, steps: int, warmup: int) -> dict[str, float]:
-  labels = tuple(f"class{i}" for i in range(num_classes))
-  size, channels = config.data.image_size, config.data.channels
-  family = families.create(config, DataInfo(labels, {"image": (size, size, channels)}))
-  mesh = runtime.make_mesh()
+def time_family_step(family, mesh, steps: int, warmup: int) -> dict[str, float]:
+  """Compile and time `family`'s jitted train step on one fixed random batch on the devices."""
   state = jax.jit(family.init, out_shardings=runtime.replicated(mesh))(jax.random.PRNGKey(0))
   spec = family.data_spec()
   shardings = runtime.batch_shardings(mesh, spec)
   batch = {k: jax.device_put(v, shardings[k])
-           for k, v in random_batch(spec, num_classes).items()}
+           for k, v in random_batch(spec, len(family.class_labels)).items()}
   step = train.compile_train_step(family, mesh)
   t0 = time.perf_counter()
   compiled = step.lower(state, batch).compile()
@@ -76,6 +73,14 @@ def time_step(config, num_classes: int, steps: int, warmup: int) -> dict[str, fl
   real = max(math.prod(f.shape[:f.batch_axis + 1]) for f in spec.values())
   return {"compile_s": compile_s, "step_s": seconds, "steps_per_s": 1 / seconds,
           "real_per_s": real / seconds}
+
+
+def time_step(config, num_classes: int, steps: int, warmup: int) -> dict[str, float]:
+  """`time_family_step` of the family `config` builds for K = num_classes classes."""
+  labels = tuple(f"class{i}" for i in range(num_classes))
+  size, channels = config.data.image_size, config.data.channels
+  family = families.create(config, DataInfo(labels, {"image": (size, size, channels)}))
+  return time_family_step(family, runtime.make_mesh(), steps, warmup)
 
 
 def _set(config, assignment: str) -> None:
