@@ -27,8 +27,8 @@ the naive pegasus (pixel average of a random horse and bird: FCD 51.1, rate 1.58
 and neither clears the real-image rate (0.68%). Its grid shows recognisable CIFAR-like birds
 (long-legged, ostrich-like, perched) and brown and black horses on grass; the samples the
 classifier finds most pegasus-like (p_horse and p_bird both about 0.4-0.5) are dark four-legged
-animals with small heads, horse-shaped rather than winged. A full 50,000-step run takes about
-4-5 minutes on an H200.
+animals with small heads, horse-shaped rather than winged. A full 50,000-step run alone was not run; at the
+200 steps/s measured while sharing the GPU it would take about 4 minutes (an estimate).
 
 `:cpu` recipe (chosen by the CPU ablation in EVALUATION.md, "Ablation: a recipe that makes
 pegasi (CPU)", variant E): the DCGAN-shaped networks at width 32, z 64, batch 32 per class, with
