@@ -14,7 +14,7 @@ from typing import Any
 import jax
 import ml_collections
 
-from pegasus_jax import checkpoint, families, paths, runtime
+from pegasus_jax import checkpoint, families, paths, run_export, runtime
 from pegasus_jax.data_spec import DataInfo
 from pegasus_jax.errors import RunNotFoundError
 from pegasus_jax.families.base import Family
@@ -61,6 +61,10 @@ def load_run(workdir: str, step: int | None = None, *, prefer_best: bool = False
   by validation accuracy), else the latest. RunNotFoundError when there is nothing to load.
   """
   root = paths.resolve(workdir)
+  if step is None and run_export.is_exported(str(root)):  # an inference-only export (assets/)
+    config, info, state, step, meta = run_export.load_exported(str(root))
+    return TrainedRun(workdir=str(root), config=config, family=families.create(config, info),
+                      info=info, state=state, step=step, meta=meta, checkpoint_dir=str(root))
   workdir, checkpoint_dir, best_dir = (str(root), str(root / "checkpoints"),
                                        str(root / checkpoint.BEST_DIR))
   if prefer_best and step is None and _has_steps(best_dir):
