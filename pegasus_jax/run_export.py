@@ -53,8 +53,14 @@ def _sha256(data: bytes) -> str:
   return hashlib.sha256(data).hexdigest()
 
 
-def export_run(run: Any, out_dir: str) -> dict[str, Any]:
-  """Write `run` (a `restore.TrainedRun` of a classifier) to `out_dir`; returns the manifest."""
+def export_run(run: Any, out_dir: str, data_dir: str | None = None) -> dict[str, Any]:
+  """Write `run` (a `restore.TrainedRun` of a classifier) to `out_dir`; returns the manifest.
+
+  `data_dir` replaces the run's `config.data.data_dir` (where the real images for reference
+  statistics are read from): the training machine's folder means nothing elsewhere.
+  """
+  config = ml_collections.ConfigDict(run.config.to_dict())
+  config.data.data_dir = data_dir
   buffer = io.BytesIO()
   np.savez(buffer, **_flatten(run.state))
   data = buffer.getvalue()
@@ -63,9 +69,8 @@ def export_run(run: Any, out_dir: str) -> dict[str, Any]:
   (out / WEIGHTS).write_bytes(data)
   manifest = {
       "format": FORMAT,
-      "source_workdir": str(run.workdir),
       "step": int(run.step),
-      "config": run.config.to_dict(),
+      "config": config.to_dict(),
       "data_info": run.meta["data_info"],
       "evaluation": run.meta.get("evaluation") or {},
       "weights": WEIGHTS,
