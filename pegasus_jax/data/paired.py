@@ -22,8 +22,8 @@ import numpy as np
 
 from pegasus_jax.data.samplers import (_check_enough, _EpochPermutations, _flip_mask,
                                        to_model_range)
+from pegasus_jax.data.spec import DataInfo, FieldSpec
 from pegasus_jax.data.tfds_source import ClassImages
-from pegasus_jax.data_spec import DataInfo, FieldSpec
 from pegasus_jax.errors import ConfigError
 
 DOMAINS = ("a", "b")

@@ -19,7 +19,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from pegasus_jax.data_spec import DataInfo, DataSpec
+from pegasus_jax.data.spec import DataInfo, DataSpec
 from pegasus_jax.errors import MissingCapabilityError
 
 Metrics = Mapping[str, jax.Array]

@@ -28,15 +28,16 @@ import ml_collections
 import numpy as np
 import optax
 
-from pegasus_jax import config_checks as checks
-from pegasus_jax import imaging, precision
-from pegasus_jax.config_defaults import base_config, flatten_config
-from pegasus_jax.data_spec import FieldSpec
+from pegasus_jax import imaging
+from pegasus_jax.config import checks
+from pegasus_jax.config.defaults import base_config, flatten_config
+from pegasus_jax.data.spec import FieldSpec
 from pegasus_jax.errors import ConfigError
 from pegasus_jax.families.base import DataInfo, Metrics, Visuals
 from pegasus_jax.families.flax_variables import apply_with_model_state, split_variables
 from pegasus_jax.gan import losses, training
 from pegasus_jax.models import bigan as nets
+from pegasus_jax.run import precision
 
 PyTree = Any
 LOSSES = ("nonsaturating", "minimax")

@@ -23,7 +23,7 @@ import numpy as np
 import optax
 
 from pegasus_jax import imaging
-from pegasus_jax.data_spec import FieldSpec
+from pegasus_jax.data.spec import FieldSpec
 from pegasus_jax.errors import ConfigError
 from pegasus_jax.families.base import DataInfo, Metrics, Visuals
 from pegasus_jax.families.flax_variables import apply_with_model_state

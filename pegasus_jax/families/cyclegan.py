@@ -38,14 +38,15 @@ import ml_collections
 import numpy as np
 import optax
 
-from pegasus_jax import config_checks as checks
-from pegasus_jax import imaging, precision
-from pegasus_jax.config_defaults import base_config, flatten_config
-from pegasus_jax.data_spec import TRANSFORMS, FieldSpec
+from pegasus_jax import imaging
+from pegasus_jax.config import checks
+from pegasus_jax.config.defaults import base_config, flatten_config
+from pegasus_jax.data.spec import TRANSFORMS, FieldSpec
 from pegasus_jax.errors import ConfigError
 from pegasus_jax.families.base import DataInfo, Metrics, Visuals
 from pegasus_jax.gan import training
 from pegasus_jax.models.cyclegan import PatchDiscriminator, ResnetGenerator, init_params
+from pegasus_jax.run import precision
 
 PyTree = Any
 DIRECTIONS = ("a_to_b", "b_to_a")

@@ -15,7 +15,7 @@ SN-GAN and WGAN-GP on CIFAR-10 are configs of this family (`configs/sngan_cifar.
 `configs/wgan_gp_cifar.py`): all 10 classes as one ('all'), K = 1.
 
 `config.precision='bfloat16'` builds both networks with bf16 convolutions and matmuls
-(`pegasus_jax.precision`); the networks return float32 images and logits, so the losses, the
+(`pegasus_jax.run.precision`); the networks return float32 images and logits, so the losses, the
 gradient penalty, the optimisers and the EMA below run in float32 either way.
 """
 
@@ -30,15 +30,16 @@ import ml_collections
 import numpy as np
 import optax
 
-from pegasus_jax import config_checks as checks
-from pegasus_jax import imaging, precision
-from pegasus_jax.config_defaults import base_config, flatten_config
-from pegasus_jax.data_spec import FieldSpec
+from pegasus_jax import imaging
+from pegasus_jax.config import checks
+from pegasus_jax.config.defaults import base_config, flatten_config
+from pegasus_jax.data.spec import FieldSpec
 from pegasus_jax.errors import ConfigError
 from pegasus_jax.families.base import DataInfo, Metrics, Visuals
 from pegasus_jax.families.flax_variables import apply_with_model_state, split_variables
 from pegasus_jax.gan import diffaugment, losses, regularizers, training
 from pegasus_jax.models import dcgan, sngan_resnet
+from pegasus_jax.run import precision
 
 PyTree = Any
 ARCHS = ("dcgan", "resnet")

@@ -21,7 +21,7 @@ d_real, d_fake (mean D of the real batch and of G's samples), and both gradient 
 saturating G shows g_grad_norm near 0 while d_fake is near 0). The picture `distributions`
 (matplotlib, at every sample step) puts the real histogram, the generated histogram and the
 discriminator's D(x) on one axis. W1 and mode coverage come from the 'toy_distance' evaluator
-(`pegasus_jax.evaluators.toy_distance`), which needs `latents` and `sample_points`.
+(`pegasus_jax.evaluation.evaluators.toy_distance`), which needs `latents` and `sample_points`.
 """
 
 from __future__ import annotations
@@ -36,13 +36,13 @@ import ml_collections
 import numpy as np
 import optax
 
-from pegasus_jax import config_checks as checks
-from pegasus_jax import precision
-from pegasus_jax.config_defaults import base_config, flatten_config
-from pegasus_jax.data_spec import FieldSpec
+from pegasus_jax.config import checks
+from pegasus_jax.config.defaults import base_config, flatten_config
+from pegasus_jax.data.spec import FieldSpec
 from pegasus_jax.errors import ConfigError
 from pegasus_jax.families.base import DataInfo, Metrics, Visuals
 from pegasus_jax.gan import losses
+from pegasus_jax.run import precision
 
 PyTree = Any
 TOY_LOSSES = ("nonsaturating", "minimax")  # the two losses of the write-up's lesson
@@ -112,7 +112,7 @@ def toy1d_config() -> ml_collections.ConfigDict:
   config.optimizer.b1 = 0.5
   config.optimizer.b2 = 0.999
 
-  # W1 to the real data and mode coverage (pegasus_jax/evaluators/toy_distance.py).
+  # W1 to the real data and mode coverage (pegasus_jax/evaluation/evaluators/toy_distance.py).
   config.eval_every = 200
   config.evals.toy_distance = ml_collections.ConfigDict(
       dict(type="toy_distance", num_samples=10_000, radius_stds=2.0, min_share=0.1))

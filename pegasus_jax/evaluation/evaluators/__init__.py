@@ -5,7 +5,7 @@ runs each one on the current state and logs the scalars it returns ('eval/...').
 type is a module here with
 
 - `OPTIONS`: its options with defaults (an option not listed is a ConfigError);
-- `CHECKS`: {option: check} (`pegasus_jax.config_checks`);
+- `CHECKS`: {option: check} (`pegasus_jax.config.checks`);
 - `create(config, options, family, info) -> Evaluator`: built once before the first step (loads
   classifiers, real-image statistics, held-out data), checking the family capability it needs.
 
@@ -21,10 +21,10 @@ from typing import Any, Callable, Mapping
 import ml_collections
 from absl import logging
 
-from pegasus_jax import config_checks as checks
-from pegasus_jax.data_spec import DataInfo
+from pegasus_jax.config import checks
+from pegasus_jax.data.spec import DataInfo
 from pegasus_jax.errors import ConfigError
-from pegasus_jax.evaluators import (
+from pegasus_jax.evaluation.evaluators import (
     accuracy,
     label_preservation,
     linear_probe,

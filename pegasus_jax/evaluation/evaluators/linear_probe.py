@@ -26,9 +26,9 @@ import ml_collections
 import numpy as np
 import optax
 
-from pegasus_jax import config_checks as checks
 from pegasus_jax import data
-from pegasus_jax.data_spec import DataInfo
+from pegasus_jax.config import checks
+from pegasus_jax.data.spec import DataInfo
 from pegasus_jax.errors import ConfigError
 from pegasus_jax.families.base import Encodes, require
 
