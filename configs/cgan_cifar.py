@@ -28,8 +28,8 @@ G 0.97, critic real 0.98 vs fake -0.90.
 
 import ml_collections
 
+from pegasus_jax.config.recipes import shrink_resnet_for_cpu
 from pegasus_jax.families.cgan import cgan_config
-from pegasus_jax.families.jointgan import shrink_resnet_for_cpu
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

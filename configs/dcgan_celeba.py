@@ -26,7 +26,8 @@ as usual this early.
 
 import ml_collections
 
-from pegasus_jax.families.jointgan import gan_config, shrink_dcgan_for_cpu, use_dcgan_recipe
+from pegasus_jax.config.recipes import shrink_dcgan_for_cpu, use_dcgan_recipe
+from pegasus_jax.families.gan_recipe import gan_config
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

@@ -15,7 +15,8 @@ animals; D(real) ~0.7 and D(fake) ~0.25 by the end, i.e. neither network has won
 
 import ml_collections
 
-from pegasus_jax.families.jointgan import gan_config, use_dcgan_recipe
+from pegasus_jax.config.recipes import use_dcgan_recipe
+from pegasus_jax.families.gan_recipe import gan_config
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

@@ -21,7 +21,8 @@ a central shape are learnt, nothing Pokemon-like; D(real) 0.97, D(fake) 0.03.
 
 import ml_collections
 
-from pegasus_jax.families.jointgan import gan_config, shrink_dcgan_for_cpu, use_dcgan_recipe
+from pegasus_jax.config.recipes import shrink_dcgan_for_cpu, use_dcgan_recipe
+from pegasus_jax.families.gan_recipe import gan_config
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

@@ -57,7 +57,8 @@ animal photos, no recognisable horse, bird or wing. Pegasi need the full run on 
 
 import ml_collections
 
-from pegasus_jax.families.jointgan import gan_config, use_sngan_recipe
+from pegasus_jax.config.recipes import use_sngan_recipe
+from pegasus_jax.families.gan_recipe import gan_config
 
 
 def use_hinge_ttur(config: ml_collections.ConfigDict) -> None:

@@ -25,7 +25,8 @@ G 0.90, critic real 0.96 vs fake -0.75.
 
 import ml_collections
 
-from pegasus_jax.families.jointgan import gan_config, shrink_resnet_for_cpu, use_sngan_recipe
+from pegasus_jax.config.recipes import shrink_resnet_for_cpu, use_sngan_recipe
+from pegasus_jax.families.gan_recipe import gan_config
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

@@ -27,7 +27,8 @@ grain; little colour variety, no recognisable object. Step 300: critic real 2.0 
 
 import ml_collections
 
-from pegasus_jax.families.jointgan import gan_config, shrink_resnet_for_cpu, use_sngan_recipe
+from pegasus_jax.config.recipes import shrink_resnet_for_cpu, use_sngan_recipe
+from pegasus_jax.families.gan_recipe import gan_config
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

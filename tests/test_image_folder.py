@@ -12,7 +12,7 @@ from pegasus_jax import data
 from pegasus_jax.config.validation import validate_config
 from pegasus_jax.data import image_folder
 from pegasus_jax.data.tfds_source import DatasetMissingError, resolve_class_ids
-from pegasus_jax.families.jointgan import gan_config
+from pegasus_jax.families.gan_recipe import gan_config
 
 
 def _save(path, array, mode=None):

@@ -29,7 +29,6 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 import flax
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -41,7 +40,8 @@ from pegasus_jax.config.defaults import base_config, flatten_config
 from pegasus_jax.data.spec import FieldSpec
 from pegasus_jax.errors import ConfigError
 from pegasus_jax.families.base import DataInfo, Metrics, Visuals
-from pegasus_jax.gan import losses
+from pegasus_jax.gan import distribution_figure, losses
+from pegasus_jax.models import mlp
 from pegasus_jax.run import precision
 
 PyTree = Any
@@ -62,20 +62,6 @@ class Toy1DState:
   g_opt_state: PyTree
   d_params: PyTree
   d_opt_state: PyTree
-
-
-class MLP(nn.Module):
-  """Dense(hidden) -> LeakyReLU -> Dense(hidden) -> LeakyReLU -> Dense(out): three layers."""
-
-  hidden: int
-  out: int
-  leaky_slope: float
-
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    for _ in range(2):
-      x = nn.leaky_relu(nn.Dense(self.hidden)(x), self.leaky_slope)
-    return nn.Dense(self.out)(x)
 
 
 def toy1d_config() -> ml_collections.ConfigDict:
@@ -166,8 +152,8 @@ class Toy1DGAN:
     self.loss = config.loss
     self.z_dim = config.model.z_dim
     self.examples_per_step = config.batch_size
-    self.generator = MLP(config.model.hidden, 1, config.model.leaky_slope)
-    self.discriminator = MLP(config.model.hidden, 1, config.model.leaky_slope)
+    self.generator = mlp.MLP(config.model.hidden, 1, config.model.leaky_slope)
+    self.discriminator = mlp.MLP(config.model.hidden, 1, config.model.leaky_slope)
     opt = config.optimizer
     self.g_tx = optax.adam(opt.g_lr, b1=opt.b1, b2=opt.b2)
     self.d_tx = optax.adam(opt.d_lr, b1=opt.b1, b2=opt.b2)
@@ -266,47 +252,5 @@ class Toy1DGAN:
     grid = np.linspace(*self.plot_range, 401, dtype=np.float32)
     fake, d_curve = jax.device_get(self._figure_data_jit(state, latents, grid))
     title = f"{self.loss} loss, step {int(state.step)}"
-    return {FIGURE_NAME: render_distributions(real, fake, grid, d_curve, self.plot_range,
-                                              title)}
-
-
-def _histogram_density(points: np.ndarray, plot_range: tuple[float, float], bins: int
-                       ) -> tuple[np.ndarray, np.ndarray, int]:
-  """Bin heights scaled so the whole sample (not just the part in range) has area 1; edges;
-  how many points fall outside the range (shown in the legend instead of silently dropped)."""
-  counts, edges = np.histogram(points, bins=bins, range=plot_range)
-  width = edges[1] - edges[0]
-  outside = int(len(points) - counts.sum())
-  return counts / (len(points) * width), edges, outside
-
-
-def render_distributions(real: np.ndarray, fake: np.ndarray, grid: np.ndarray,
-                         d_curve: np.ndarray, plot_range: tuple[float, float], title: str,
-                         bins: int = 80) -> np.ndarray:
-  """The write-up's figure as uint8 (H, W, 3): histograms of real and generated points and the
-  discriminator's D(x), one axis (densities and probabilities share the y scale)."""
-  # matplotlib is imported on first use: only this picture needs it. The Agg canvas is used
-  # directly (no pyplot), so no global figure state and no display are involved.
-  from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=g-import-not-at-top
-  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
-
-  figure = Figure(figsize=(5.0, 3.4), dpi=100)
-  canvas = FigureCanvasAgg(figure)
-  axis = figure.add_subplot()
-  top = 1.05
-  for points, label, color in ((real, "real", "tab:blue"), (fake, "generated", "tab:orange")):
-    heights, edges, outside = _histogram_density(np.asarray(points), plot_range, bins)
-    if outside:
-      label = f"{label} ({outside} outside)"
-    axis.stairs(heights, edges, fill=True, alpha=0.45, color=color, label=label)
-    top = max(top, 1.05 * float(heights.max()))  # a collapsed generator's spike stays in view
-  axis.plot(grid, d_curve, color="tab:green", linewidth=1.8, label="D(x)")
-  axis.axhline(0.5, color="grey", linewidth=0.6, linestyle=":")
-  axis.set_xlim(*plot_range)
-  axis.set_ylim(0.0, top)
-  axis.set_xlabel("x")
-  axis.set_title(title, fontsize=10)
-  axis.legend(loc="upper right", fontsize=7)
-  figure.tight_layout()
-  canvas.draw()
-  return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+    return {FIGURE_NAME: distribution_figure.render_distributions(
+        real, fake, grid, d_curve, self.plot_range, title)}
