@@ -1,13 +1,24 @@
-"""Recipe helpers the configs share: set a published recipe's fields, or shrink a config to
-its `:cpu` size. Each takes a config (of the family's field set) and returns it, changed in place.
+"""What the configs in configs/ share: recipe helpers that set a published recipe's fields or
+shrink a config to its `:cpu` size (each takes a config of the family's field set and returns
+it, changed in place), and the one error for a variant a config does not have.
 
-Only field assignments live here, so every config in configs/ imports one module for them
-(and the configs load the same whether given by path or imported).
+The configs import this one module for them, so they load the same whether given by path or
+imported.
 """
 
 from __future__ import annotations
 
+import os
+from typing import Sequence
+
 import ml_collections
+
+
+def unknown_variant(arg: str | None, config_file: str, valid: Sequence[str]) -> ValueError:
+  """The error `get_config(arg)` raises for a variant it does not have: names the file and the
+  valid variants (`raise unknown_variant(arg, __file__, ("", "cpu"))`)."""
+  name = f"configs/{os.path.basename(config_file)}"
+  return ValueError(f"unknown variant {arg!r} of {name}; valid: {', '.join(map(repr, valid))}")
 
 
 def use_sngan_recipe(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:

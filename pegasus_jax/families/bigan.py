@@ -65,7 +65,7 @@ class BiGANState:
 def bigan_config() -> ml_collections.ConfigDict:
   """The BiGAN field set: loop and data fields (MNIST, unlabelled) plus networks and Adam."""
   config = base_config()
-  config.family = "bigan"
+  config.family = BiGAN.name
   config.batch_size = 128
   config.total_steps = 187_200  # the paper's 400 epochs of MNIST's 60k images at batch 128
   config.loss = "nonsaturating"  # 'nonsaturating' | 'minimax'
@@ -130,6 +130,7 @@ def check_bigan_config(config: ml_collections.ConfigDict) -> None:
 class BiGAN:
   """Family 'bigan': encoder, generator and joint discriminator; encodes and generates."""
 
+  name = "bigan"
   signature_fields = ("data.name", "data.classes", "data.image_size", "data.channels", "model")
   default_config = staticmethod(bigan_config)
   check_config = staticmethod(check_bigan_config)

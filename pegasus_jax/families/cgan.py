@@ -41,7 +41,7 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 def cgan_config() -> ml_collections.ConfigDict:
   """The conditional GAN's field set: the GAN fields, labelled batches, ResNet networks."""
   config = use_sngan_recipe(gan_config())
-  config.family = "cgan"
+  config.family = ConditionalGAN.name
   config.data.sampler = "labelled"
   config.data.classes = CIFAR10_CLASSES
   return config
@@ -50,6 +50,7 @@ def cgan_config() -> ml_collections.ConfigDict:
 class ConditionalGAN(GANRecipe):
   """Family 'cgan': one generator and one projection discriminator over K classes."""
 
+  name = "cgan"
   default_config = staticmethod(cgan_config)
 
   @staticmethod

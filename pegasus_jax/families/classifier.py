@@ -90,7 +90,7 @@ def classifier_config() -> ml_collections.ConfigDict:
   held-out split.
   """
   config = base_config()
-  config.family = "classifier"
+  config.family = Classifier.name
   config.total_steps = 30_000
   config.batch_size = 16  # per class: 160 images a step for CIFAR-10
   config.data.classes = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
@@ -158,6 +158,7 @@ FIELD_CHECKS: dict[str, checks.Check] = {
 class Classifier:
   """Family 'classifier': softmax cross-entropy over the K configured classes."""
 
+  name = "classifier"
   signature_fields = ("data.name", "data.classes", "data.image_size", "data.channels", "model")
   default_config = staticmethod(classifier_config)
 

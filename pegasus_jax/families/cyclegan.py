@@ -75,7 +75,7 @@ class CycleGANState:
 def cyclegan_config() -> ml_collections.ConfigDict:
   """MNIST (grey, 32x32, train[:30000]) <-> coloured MNIST (RGB, train[30000:]), lambda 10."""
   config = base_config()
-  config.family = "cyclegan"
+  config.family = CycleGAN.name
   config.total_steps = 20_000
   config.batch_size = 32  # images of each domain per step
   config.num_sample_images = 10  # columns of the translation pictures
@@ -142,6 +142,7 @@ def _as_channels(images: np.ndarray, channels: int) -> np.ndarray:
 class CycleGAN:
   """Family 'cyclegan': G_ab, G_ba, D_a, D_b on unpaired batches {'a', 'b'}."""
 
+  name = "cyclegan"
   signature_fields = ("data.name", "data.transform", "data.image_size", "data.channels",
                       "data.domain_b.name", "data.domain_b.transform",
                       "data.domain_b.image_size", "data.domain_b.channels", "model")

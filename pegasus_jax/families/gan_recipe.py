@@ -57,9 +57,9 @@ class GANState:
 
 
 def gan_config() -> ml_collections.ConfigDict:
-  """The JointGAN/DCGAN field set: loop and data fields plus losses, networks and Adam."""
+  """The GAN recipe's field set: loop and data fields plus losses, networks and Adam (the family
+  is the caller's: `jointgan_config`, `cgan_config`)."""
   config = base_config()
-  config.family = "jointgan"
   config.batch_size = 64  # global: real images per class and fake images per D step
   config.n_disc = 1  # discriminator steps per generator step
   config.loss = "nonsaturating"  # 'nonsaturating' | 'minimax' | 'hinge' | 'wasserstein'

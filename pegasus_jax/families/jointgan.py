@@ -32,10 +32,19 @@ from pegasus_jax.gan import losses, regularizers, training
 from pegasus_jax.models import dcgan, sngan_resnet
 from pegasus_jax.models.flax_variables import apply_with_model_state
 
-class JointGAN(GANRecipe):
-  """The JointGAN family (registered as 'jointgan' and, for K = 1, 'dcgan')."""
+def jointgan_config() -> ml_collections.ConfigDict:
+  """The JointGAN/DCGAN field set: `gan_config` for this family."""
+  config = gan_config()
+  config.family = JointGAN.name
+  return config
 
-  default_config = staticmethod(gan_config)
+
+class JointGAN(GANRecipe):
+  """The JointGAN family ('jointgan' and, for K = 1, 'dcgan')."""
+
+  name = "jointgan"
+  aliases = ("dcgan",)  # a single discriminator: JointGAN with one class (or one class union)
+  default_config = staticmethod(jointgan_config)
 
   @staticmethod
   def check_config(config: ml_collections.ConfigDict) -> None:

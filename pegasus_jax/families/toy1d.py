@@ -67,7 +67,7 @@ class Toy1DState:
 def toy1d_config() -> ml_collections.ConfigDict:
   """The toy GAN's whole field set: a two-mode mixture, MLPs, Adam, W1 evaluation."""
   config = base_config()
-  config.family = "toy1d"
+  config.family = Toy1DGAN.name
   config.total_steps = 4_000
   config.batch_size = 100
   config.log_every = 50
@@ -125,6 +125,7 @@ FIELD_CHECKS: dict[str, checks.Check] = {
 class Toy1DGAN:
   """Family 'toy1d': an MLP generator of scalars against an MLP discriminator."""
 
+  name = "toy1d"
   signature_fields = ("data.name", "data.mixture_means", "data.mixture_stds",
                       "data.mixture_weights", "model")
   default_config = staticmethod(toy1d_config)

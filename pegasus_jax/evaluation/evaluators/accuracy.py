@@ -22,6 +22,7 @@ from pegasus_jax.errors import ConfigError
 from pegasus_jax.evaluation import calibration
 from pegasus_jax.families.base import Classifies, require
 
+NAME = "accuracy"  # config.evals.<entry>.type
 OPTIONS = {"split": "train[45000:]"}
 CHECKS = {"split": checks.non_empty_str}
 

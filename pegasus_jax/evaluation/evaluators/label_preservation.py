@@ -35,6 +35,7 @@ from pegasus_jax.errors import ConfigError
 from pegasus_jax.evaluation import classifier_metrics as cm
 from pegasus_jax.families.base import Translates, require
 
+NAME = "label_preservation"  # config.evals.<entry>.type
 OPTIONS = {"classifier_a": "", "classifier_b": "", "split": "test", "num_images": 1_000}
 CHECKS = {"classifier_a": checks.string, "classifier_b": checks.string,
           "split": checks.non_empty_str, "num_images": checks.positive_int}

@@ -34,6 +34,7 @@ from pegasus_jax.families.base import Encodes, require
 
 ENCODE_BATCH = 1_000  # images per jitted encoder call (fixed shape: one compile)
 
+NAME = "linear_probe"  # config.evals.<entry>.type
 OPTIONS = {
     "train_split": "train",
     "test_split": "test",

@@ -20,6 +20,7 @@ from pegasus_jax.families.base import GeneratesFromPrior, require
 from pegasus_jax.generation import sampling
 from pegasus_jax.run import runtime
 
+NAME = "classifier_metrics"  # config.evals.<entry>.type
 OPTIONS = {"classifier": "", "num_samples": 1_000, "split": "train"}
 CHECKS = {"classifier": checks.string, "num_samples": checks.positive_int,
           "split": checks.non_empty_str}

@@ -35,6 +35,7 @@ from pegasus_jax.data.spec import DataInfo
 from pegasus_jax.errors import ConfigError, MissingCapabilityError
 from pegasus_jax.run import runtime
 
+NAME = "toy_distance"  # config.evals.<entry>.type
 OPTIONS = {"num_samples": 10_000, "radius_stds": 2.0, "min_share": 0.1}
 
 
