@@ -186,7 +186,7 @@ def test_inception_reference_cache_is_keyed_by_fid_protocol(tmp_path):
 def test_inception_metrics_record_their_fid_protocol(workdirs, tmp_path):
   """Inception metrics with a stand-in network: each protocol reaches the features, the JSON
   names it, and each protocol has its own reference cache entry."""
-  from pegasus_jax.evaluation import inception, inception_weights
+  from pegasus_jax.evaluation import fid_weights, inception
 
   weights = tmp_path / "weights.npz"
   weights.write_bytes(b"stand-in weights")  # only hashed; the network below is a stand-in
@@ -203,7 +203,7 @@ def test_inception_metrics_record_their_fid_protocol(workdirs, tmp_path):
   samples = _samples(tmp_path / "samples.npz", images)
   results = {}
   with pytest.MonkeyPatch.context() as patch:
-    patch.setattr(inception_weights, "load_inception_params", lambda path: {"stand-in": path})
+    patch.setattr(fid_weights, "load_inception_params", lambda path: {"stand-in": path})
     patch.setattr(inception, "inception_features_and_logits", features_and_logits)
     for protocol in ("tf_original", "pytorch_fid", "tf_original"):
       out = tmp_path / f"{protocol}.json"

@@ -33,7 +33,7 @@ from absl import app, flags, logging
 
 from pegasus_jax.cli import setup
 from pegasus_jax.errors import ConfigError
-from pegasus_jax.evaluation import fid_protocol
+from pegasus_jax.evaluation import fid_preprocessing
 from pegasus_jax.evaluation.evaluators.sample_quality import split_class_labels
 from pegasus_jax.evaluation.sample_metrics import (evaluate, load_classifier, load_samples,
                                                    panel_path_for)
@@ -62,7 +62,7 @@ def _define_flags() -> None:
                       "CLASSIFIER/eval_cache, else ~/.cache/pegasus_jax).")
   flags.DEFINE_string("inception_weights", None, "Converted FID Inception weights "
                       "(.npz/.pth): adds fid, inception_score, kid.")
-  flags.DEFINE_string("fid_protocol", fid_protocol.DEFAULT_FID_PROTOCOL,
+  flags.DEFINE_string("fid_protocol", fid_preprocessing.DEFAULT_FID_PROTOCOL,
                       "How images are resized and scaled for the Inception metrics: "
                       "pytorch_fid (pytorch-fid, torch-style resize) or tf_original (the "
                       "original TF FID code: TF1 resize_bilinear, (x - 128) / 128).")
@@ -90,11 +90,11 @@ def run_cli(*, classifier: str, samples: str | None = None, workdir: str | None 
             classes: Sequence[str] | None = None, classifier_checkpoint: str = "best",
             real_split: str = "train", data_dir: str | None = None,
             cache_dir: str | None = None, inception_weights: str | None = None,
-            fid_protocol: str = fid_protocol.DEFAULT_FID_PROTOCOL,
+            fid_protocol: str = fid_preprocessing.DEFAULT_FID_PROTOCOL,
             json_path: str | None = None, write_panel: bool = True) -> dict[str, Any]:
   """What the command line does, as a function: evaluate, print the table, write the JSON."""
-  fid_protocol.check_fid_protocol(fid_protocol)
-  if fid_protocol != fid_protocol.DEFAULT_FID_PROTOCOL and not inception_weights:
+  fid_preprocessing.check_fid_protocol(fid_protocol)
+  if fid_protocol != fid_preprocessing.DEFAULT_FID_PROTOCOL and not inception_weights:
     logging.warning("--fid_protocol=%s has no effect without --inception_weights (it only "
                     "changes FID, IS and KID)", fid_protocol)
   if bool(samples) == bool(workdir):

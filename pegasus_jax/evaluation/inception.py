@@ -16,13 +16,13 @@ network:
 * the classifier `fc` is 2048 -> 1008 (TF's 1008-way softmax), no auxiliary head.
 
 Inputs are NHWC float images in [-1, 1] of any size; how they become the network's 299x299
-input is the FID protocol (`evaluation.fid_protocol`), an attribute of the network.
+input is the FID protocol (`evaluation.fid_preprocessing`), an attribute of the network.
 Outputs are the 2048-d "pool3" features (global average pool after `Mixed_7c`, the
 features FID and KID use) and the 1008-way logits (used by the Inception Score).
 All convolutions and matmuls run at `Precision.HIGHEST`, so GPUs/TPUs do not silently
 drop to TF32/bfloat16 and shift the scores.
 
-The weights come from `evaluation.inception_weights` (never downloaded).
+The weights come from `evaluation.fid_weights` (never downloaded).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pegasus_jax.evaluation.fid_protocol import (DEFAULT_FID_PROTOCOL, INPUT_SIZE,
+from pegasus_jax.evaluation.fid_preprocessing import (DEFAULT_FID_PROTOCOL, INPUT_SIZE,
                                                  check_fid_protocol, network_input)
 
 POOL3_DIM = 2048

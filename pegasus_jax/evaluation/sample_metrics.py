@@ -17,9 +17,9 @@ import numpy as np
 
 from pegasus_jax import imaging
 from pegasus_jax.evaluation import classifier_metrics as cm
-from pegasus_jax.evaluation import fid_protocol
+from pegasus_jax.evaluation import fid_preprocessing
 from pegasus_jax.evaluation import inception
-from pegasus_jax.evaluation import inception_weights
+from pegasus_jax.evaluation import fid_weights
 from pegasus_jax.evaluation import panel
 from pegasus_jax.run import paths
 
@@ -57,13 +57,13 @@ def inception_reference_path(cache_dir: str, *, data_name: str, split: str,
 
 def inception_metrics(weights: str, images: np.ndarray, classifier: cm.LoadedClassifier,
                       classes: Sequence[str], split: str, data_dir: str | None,
-                      cache_dir: str, fid_protocol: str = fid_protocol.DEFAULT_FID_PROTOCOL
+                      cache_dir: str, fid_protocol: str = fid_preprocessing.DEFAULT_FID_PROTOCOL
                       ) -> dict[str, Any]:
   """FID, IS and KID of the samples against the real images of `classes` (features cached),
   with the `fid_protocol` that produced them."""
   from pegasus_jax.evaluation import gan_metrics  # pylint: disable=g-import-not-at-top
-  fid_protocol.check_fid_protocol(fid_protocol)
-  variables = inception_weights.load_inception_params(weights)
+  fid_preprocessing.check_fid_protocol(fid_protocol)
+  variables = fid_weights.load_inception_params(weights)
   with open(weights, "rb") as f:
     weights_hash = hashlib.sha256(f.read()).hexdigest()[:16]
   data_name = classifier.config.data.name
@@ -95,7 +95,7 @@ def inception_metrics(weights: str, images: np.ndarray, classifier: cm.LoadedCla
 def evaluate(images: np.ndarray, classifier: cm.LoadedClassifier, classes: Sequence[str], *,
              real_split: str = "train", data_dir: str | None = None,
              cache_dir: str | None = None, inception_weights: str | None = None,
-             fid_protocol: str = fid_protocol.DEFAULT_FID_PROTOCOL,
+             fid_protocol: str = fid_preprocessing.DEFAULT_FID_PROTOCOL,
              panel_path: str | None = None, panel_count: int = 8) -> dict[str, Any]:
   """Classifier metrics (+ Inception ones, under `fid_protocol`) of `images`, with cached
   real-image statistics.
@@ -103,7 +103,7 @@ def evaluate(images: np.ndarray, classifier: cm.LoadedClassifier, classes: Seque
   With `panel_path`, also the picture of `evaluation.panel` there; result['panel'] names the
   samples it shows (indices into `images`).
   """
-  fid_protocol.check_fid_protocol(fid_protocol)
+  fid_preprocessing.check_fid_protocol(fid_protocol)
   images = cm.check_samples(images, classifier.image_shape)
   for name in classes:
     classifier.class_index(name)  # unknown classes fail before any real image is read

@@ -20,7 +20,7 @@ import numpy as np
 from flax import traverse_util
 
 from pegasus_jax.errors import ConfigError
-from pegasus_jax.evaluation.fid_protocol import INPUT_SIZE
+from pegasus_jax.evaluation.fid_preprocessing import INPUT_SIZE
 from pegasus_jax.evaluation.inception import FIDInceptionV3, Variables
 
 FID_WEIGHTS_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
