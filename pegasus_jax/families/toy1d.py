@@ -232,8 +232,7 @@ class Toy1DGAN:
   def visual_inputs(self, rng: jax.Array, num: int, batch: Mapping[str, np.ndarray]
                     ) -> tuple[jax.Array, np.ndarray]:
     """`num` fixed latents and `num` real points (one seeded draw, the same for every picture)."""
-    # Imported here, not at the top: pegasus_jax.data imports TensorFlow, which families keep
-    # out of their import (see data_spec); the loop has loaded it already when this runs.
+    # Imported here, not at the top: only the pictures need the mixture's sampler.
     from pegasus_jax.data.synthetic import GaussianMixture  # pylint: disable=g-import-not-at-top
     latent_key, real_key = jax.random.split(rng)
     data = self.config.data
