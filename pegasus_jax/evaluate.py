@@ -7,5 +7,7 @@ holds nothing else.
 
 from pegasus_jax.cli import evaluate as _command
 
+__doc__ = _command.__doc__  # what --help prints: the command's own usage
+
 if __name__ == "__main__":
   _command.run_command()

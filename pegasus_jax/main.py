@@ -6,5 +6,7 @@ module keeps the documented command line and holds nothing else.
 
 from pegasus_jax.cli import train as _command
 
+__doc__ = _command.__doc__  # what --help prints: the command's own usage
+
 if __name__ == "__main__":
   _command.run_command()

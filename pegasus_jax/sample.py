@@ -6,5 +6,7 @@ line and holds nothing else.
 
 from pegasus_jax.cli import sample as _command
 
+__doc__ = _command.__doc__  # what --help prints: the command's own usage
+
 if __name__ == "__main__":
   _command.run_command()
