@@ -22,7 +22,7 @@ setup(
         "pillow>=10.0",
         "scipy>=1.11",
         "matplotlib>=3.8",  # the 1-D toy GAN's histogram + D(x) figure (Agg canvas, no display)
-        # gs:// workdirs (pegasus_jax/paths.py): files through fsspec/gcsfs, the workdir lock
+        # gs:// workdirs (pegasus_jax/run/paths.py): files through fsspec/gcsfs, the workdir lock
         # through google-cloud-storage's generation preconditions.
         "gcsfs>=2024.2",
         "google-cloud-storage>=2.14",

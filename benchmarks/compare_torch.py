@@ -77,7 +77,7 @@ def load_config(spec: str) -> ml_collections.ConfigDict:
 def make_jax_family(config: ml_collections.ConfigDict, labels: tuple[str, ...]) -> Any:
   """The project's family for `config`: the one line to change if its constructor changes."""
   from pegasus_jax import families  # pylint: disable=g-import-not-at-top
-  from pegasus_jax.data_spec import DataInfo  # pylint: disable=g-import-not-at-top
+  from pegasus_jax.data.spec import DataInfo  # pylint: disable=g-import-not-at-top
   size, channels = config.data.image_size, config.data.channels
   return families.create(config, DataInfo(labels, {"image": (size, size, channels)}))
 

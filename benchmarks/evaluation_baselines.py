@@ -26,12 +26,13 @@ import time
 
 import numpy as np
 
-from pegasus_jax import checkpoint, evaluate
+from pegasus_jax.data.spec import DataInfo
 from pegasus_jax.data.tfds_source import load_class_images
-from pegasus_jax.data_spec import DataInfo
 from pegasus_jax.evaluation import calibration
 from pegasus_jax.evaluation import classifier_metrics as cm
-from pegasus_jax.evaluators import accuracy
+from pegasus_jax.evaluation import sample_metrics
+from pegasus_jax.evaluation.evaluators import accuracy
+from pegasus_jax.run import checkpoint
 
 
 def held_out_curve(workdir: str) -> dict[int, dict[str, float]]:
@@ -54,7 +55,7 @@ def held_out_curve(workdir: str) -> dict[int, dict[str, float]]:
 
 
 def real_image_scores(workdir: str, data_dir: str | None) -> dict[str, dict[str, float]]:
-  classifier = evaluate.load_classifier(workdir, "best")  # what the evaluate CLI scores with
+  classifier = sample_metrics.load_classifier(workdir, "best")  # what the evaluate CLI scores with
   labels = classifier.labels
   out = {}
   for split in ("train", "train[45000:]"):

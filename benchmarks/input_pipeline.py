@@ -36,9 +36,10 @@ import jax
 import ml_collections
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from pegasus_jax import data, families, runtime, train  # noqa: E402
+from pegasus_jax import data, families, train  # noqa: E402
 from pegasus_jax.data.prefetch import DevicePrefetcher  # noqa: E402
 from pegasus_jax.errors import UserError  # noqa: E402
+from pegasus_jax.run import runtime  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "benchmarks"))

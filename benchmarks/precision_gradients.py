@@ -31,7 +31,7 @@ import optax
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.train_step import load_config, random_batch  # noqa: E402
 from pegasus_jax import families  # noqa: E402
-from pegasus_jax.data_spec import DataInfo  # noqa: E402
+from pegasus_jax.data.spec import DataInfo  # noqa: E402
 
 
 def data_info(config, num_classes: int) -> DataInfo:

@@ -8,7 +8,7 @@ TensorFlow wheel fits in what a call may carry there (64 MiB). This project need
 only to read TFDS data, but clu 0.0.12's `clu.metric_writers` imports its tf.summary writer,
 and with it TensorFlow, when it is imported. Where `import tensorflow` fails, this puts a
 stand-in for that one module in `sys.modules` before anything imports clu (constructing its
-`SummaryWriter` raises); `pegasus_jax.metrics` then writes TensorBoard events through its own
+`SummaryWriter` raises); `pegasus_jax.run.metrics` then writes TensorBoard events through its own
 `event_files.EventFileWriter`. Where TensorFlow is installed it only runs the module.
 """
 
@@ -26,7 +26,7 @@ class _NoTensorFlowSummaryWriter:
 
   def __init__(self, *args, **kwargs):
     raise ImportError("clu's SummaryWriter needs TensorFlow, which is not installed here; "
-                      "pegasus_jax.metrics writes events with event_files.EventFileWriter")
+                      "pegasus_jax.run.metrics writes events with event_files.EventFileWriter")
 
 
 def stand_in_for_tensorflow_writer() -> bool:

@@ -27,8 +27,9 @@ import jax
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from pegasus_jax import families, runtime, train  # noqa: E402
-from pegasus_jax.data_spec import DataInfo  # noqa: E402
+from pegasus_jax import families, train  # noqa: E402
+from pegasus_jax.data.spec import DataInfo  # noqa: E402
+from pegasus_jax.run import runtime  # noqa: E402
 
 
 def load_config(spec: str):

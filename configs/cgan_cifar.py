@@ -15,21 +15,15 @@ steps; labelled batches drawn uniformly over the 10 classes. The write-up 003 tr
 conditional GAN on Pokemon types; CIFAR-10 classes are the labels here. Not measured on an
 accelerator yet.
 
-CPU variant (`:cpu`: widths 64, batch 16, n_dis 2, 300 generator steps, 10 classes), measured
-2026-11-27 on the 2-core CPU while seven other jobs shared it (load average 8-11, several times
-slower than a quiet machine): 300 steps in 1,423 s of training (24 min wall); rerunning the same
-command resumes the finished run and stops at once. The step-300 picture
-(DIR/class_rows/step_0000300.png, one row per class in data.classes order, the same 6 latents
-in each column): the columns differ (greens, browns, a white round blob in one) but the rows are
-nearly identical -- after 300 steps the class conditioning (gains and biases that start equal
-for every class) has not visibly taken hold; no recognisable object. Step 300: hinge D 0.77,
-G 0.97, critic real 0.98 vs fake -0.90.
+CPU variant (`:cpu`: widths 64, batch 16, n_dis 2, 300 generator steps, 10 classes). Measured
+(2 shared CPU cores at load 8-11): 24 min wall; at step 300 the class rows are nearly identical
+and show no recognisable object. The run log: EVALUATION.md, "Config run logs".
 """
 
 import ml_collections
 
+from pegasus_jax.config.recipes import shrink_resnet_for_cpu, unknown_variant
 from pegasus_jax.families.cgan import cgan_config
-from pegasus_jax.families.jointgan import shrink_resnet_for_cpu
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -43,5 +37,5 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     shrink_resnet_for_cpu(config)
     config.num_sample_images = 60
   elif arg:
-    raise ValueError(f"unknown variant {arg!r} of configs/cgan_cifar.py; valid: '', 'cpu'")
+    raise unknown_variant(arg, __file__, ("", "cpu"))
   return config

@@ -27,6 +27,7 @@ run's `config.evals.classifier_metrics.classifier` take.
 
 import ml_collections
 
+from pegasus_jax.config.recipes import unknown_variant
 from pegasus_jax.families.classifier import classifier_config
 
 
@@ -49,8 +50,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   elif arg in ("mnist", "mnist_colour"):
     _digits(config, coloured=arg == "mnist_colour")
   elif arg:
-    raise ValueError(f"unknown variant {arg!r} of configs/classifier.py; valid: '', 'cpu', "
-                     "'fast', 'judge', 'mnist', 'mnist_colour'")
+    raise unknown_variant(arg, __file__, ("", "cpu", "fast", "judge", "mnist", "mnist_colour"))
   return config
 
 

@@ -30,31 +30,9 @@ learning rate, cycle_noise 0.1.
       --config.data.data_dir=../shared/tensorflow_datasets --config.eval_every=1000 \
       --config.evals.label_preservation.classifier_a=runs/classifier_mnist \
       --config.evals.label_preservation.classifier_b=runs/classifier_mnist_colour
-Measured on the 2 shared CPU cores: 4 min 22 s at load average 0.8-2.4 (21 s to start and read
-both halves of MNIST, 35 s more to step 100: compiling, loading the evaluation data; then 16-19
-steps/s, three evaluations included); 8 min 10 s at load 3.4-4.8 (the cycle_noise=0 run). A
-rerun gave bitwise the same numbers and pictures.
-Label preservation on 1,000 MNIST test digits per direction (chance 0.1; the target
-classifiers read 0.985 of real grey and 0.965 of real coloured test digits):
-  step           1000   2000   3000
-  a -> b         0.186  0.314  0.396   (grey digit -> coloured, read by the colour classifier)
-  b -> a         0.691  0.780  0.832   (coloured digit -> grey, read by the MNIST classifier)
-The same run with cycle_noise=0 (the paper's loss): a -> b 0.271, 0.214, 0.292; b -> a 0.650,
-0.791, 0.825 (one seed each: the a -> b gain from the noise may be partly luck).
-What the step-3000 pictures show (runs/cyclegan_cpu/{a_to_b,b_to_a}/step_0003000.png; rows
-input | translated | reconstructed, 4 digits of the step-0 batch):
-- a_to_b: the grey 2, 7, 4, 9 become dark navy/purple strokes with green tints on light, nearly
-  flat backgrounds (sky blue for the 2, pale lilac for the others) with faint blotches: every
-  digit is readable, but real coloured digits have two flat, saturated colours, and the colour
-  classifier reads only ~40% of them; the reconstructions are near-perfect grey digits
-  (cycle_a 0.06).
-- b_to_a: the coloured 1, 3, 0 become clean white-on-black digits (the 1 thick); the 4 becomes
-  an unreadable squiggle. The reconstructions bring back much of the lost colour (magenta,
-  cyan, purple backgrounds, green ink), blurred: the grey translations must still carry some
-  colour information in faint patterns despite the noise (cycle_b 0.40). Without the noise
-  the a_to_b digits were yellow and multicoloured on mottled blue/purple backgrounds.
-The full config (20k steps at batch 32) was not run: no accelerator in this session, so how
-far longer training lifts a -> b is not measured.
+Measured (2 shared CPU cores at load 0.8-2.4): 4 min 22 s wall; label preservation on 1,000 test
+digits at step 3000: a -> b 0.396, b -> a 0.832 (chance 0.1). The run log and what the pictures
+show: EVALUATION.md, "Config run logs".
 
 MNIST <-> SVHN (`:svhn`): domain B is TFDS `svhn_cropped` (train, 32x32 RGB house-number
 digits). SVHN is not in ../shared/tensorflow_datasets, so here it was only trained on TFDS mock
@@ -69,6 +47,7 @@ at :cpu size, most of it (30%) the gradient's own sensitivity to the weights' ro
 
 import ml_collections
 
+from pegasus_jax.config.recipes import unknown_variant
 from pegasus_jax.families.cyclegan import cyclegan_config
 
 
@@ -105,6 +84,5 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.checkpoint_every = 1_000
     config.keep_checkpoints = 1
   elif variant:
-    raise ValueError(f"unknown variant {arg!r} of configs/cyclegan_mnist.py; valid: '', 'cpu', "
-                     "'svhn', 'svhn_cpu'")
+    raise unknown_variant(arg, __file__, ("", "cpu", "svhn", "svhn_cpu"))
   return config

@@ -18,19 +18,18 @@ decoded train split is 162,770 x 128 x 128 x 3 bytes = 8.0 GB.
 `:cpu` is a short smoke run on the 5,400-image CelebA subset folder at 64x64 with narrow
 networks: 128x128 was ~2x slower per step on 2 busy CPU cores (1.3 s vs 0.65 s) and shows
 nothing more in 300 steps; `--config.data.image_size=128` checks the 128 path.
-Measured 2026-11-25 (2 shared cores, default batch-norm D, 300 steps, 81 s with the folder
-decode): the grid shows a face-like layout (light oval on a dark surround) with strong
-horizontal banding, little variety; D(real) 0.94, D(fake) 0.07 -- the discriminator is ahead,
-as usual this early.
+Measured (2 shared CPU cores, 300 steps): 81 s with the folder decode; a face-like layout with
+banding, D(real) 0.94, D(fake) 0.07. The run log: EVALUATION.md, "Config run logs".
 """
 
 import ml_collections
 
-from pegasus_jax.families.jointgan import gan_config, shrink_dcgan_for_cpu, use_dcgan_recipe
+from pegasus_jax.config.recipes import shrink_dcgan_for_cpu, unknown_variant, use_dcgan_recipe
+from pegasus_jax.families.jointgan import jointgan_config
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  config = use_dcgan_recipe(gan_config())  # z 100, batch-norm D, ReLU G, LeakyReLU D
+  config = use_dcgan_recipe(jointgan_config())  # z 100, batch-norm D, ReLU G, LeakyReLU D
   config.family = "dcgan"
   config.data.name = "celeb_a"
   config.data.classes = ("all",)
@@ -49,5 +48,5 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.data.path = "../shared/images/celeba_subset"  # relative to the repo root
     config.data.image_size = 64
   elif arg:
-    raise ValueError(f"unknown variant {arg!r} of configs/dcgan_celeba.py; valid: '', 'cpu'")
+    raise unknown_variant(arg, __file__, ("", "cpu"))
   return config

@@ -8,18 +8,18 @@ JointGAN engine with K = 1: a single discriminator is JointGAN with one class. T
 trained ~300+ epochs of the 10k horse+bird images (16 per batch: ~200k steps) and saw horse
 shapes with some wings, and mode collapse in some runs.
 
-`:cpu` is a smoke run: 600 steps in ~1 min on the 2-core CPU (measured 2026-11-25). Its final
-grid shows varied, photo-coloured blobs (greens, browns, skies) with checkerboard grain, no
-animals; D(real) ~0.7 and D(fake) ~0.25 by the end, i.e. neither network has won.
+`:cpu` is a smoke run. Measured (2-core CPU, 600 steps): ~1 min; photo-coloured blobs, no
+animals, D(real) ~0.7 and D(fake) ~0.25. The run log: EVALUATION.md, "Config run logs".
 """
 
 import ml_collections
 
-from pegasus_jax.families.jointgan import gan_config, use_dcgan_recipe
+from pegasus_jax.config.recipes import unknown_variant, use_dcgan_recipe
+from pegasus_jax.families.jointgan import jointgan_config
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  config = use_dcgan_recipe(gan_config())  # z 100, batch-norm D
+  config = use_dcgan_recipe(jointgan_config())  # z 100, batch-norm D
   config.family = "dcgan"
   config.data.classes = ("horse+bird",)
   config.batch_size = 16
@@ -35,5 +35,5 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.sample_every = 200
     config.checkpoint_every = 200
   elif arg:
-    raise ValueError(f"unknown variant {arg!r} of configs/dcgan_cifar.py; valid: '', 'cpu'")
+    raise unknown_variant(arg, __file__, ("", "cpu"))
   return config

@@ -14,18 +14,19 @@ images are few: 12 steps per epoch, so 20k steps is ~1,600 epochs; expect the di
 win and samples to memorise or collapse late in training -- compare the grids in
 DIR/samples/ across steps rather than trusting the last one.
 
-`:cpu` is a short smoke run with narrow networks. Measured 2026-11-25 (2 shared cores, 300
-steps, 80 s): grey-white blobs on light backgrounds, no colour yet -- the white background and
-a central shape are learnt, nothing Pokemon-like; D(real) 0.97, D(fake) 0.03.
+`:cpu` is a short smoke run with narrow networks. Measured (2 shared CPU cores, 300 steps): 80 s;
+grey-white blobs, nothing Pokemon-like, D(real) 0.97, D(fake) 0.03. The run log: EVALUATION.md,
+"Config run logs".
 """
 
 import ml_collections
 
-from pegasus_jax.families.jointgan import gan_config, shrink_dcgan_for_cpu, use_dcgan_recipe
+from pegasus_jax.config.recipes import shrink_dcgan_for_cpu, unknown_variant, use_dcgan_recipe
+from pegasus_jax.families.jointgan import jointgan_config
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  config = use_dcgan_recipe(gan_config())  # z 100, batch-norm D, ReLU G, LeakyReLU D
+  config = use_dcgan_recipe(jointgan_config())  # z 100, batch-norm D, ReLU G, LeakyReLU D
   config.family = "dcgan"
   config.data.name = "image_folder"
   config.data.path = "../shared/images/pokemon"  # relative to the current directory
@@ -38,5 +39,5 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   if arg == "cpu":
     shrink_dcgan_for_cpu(config)
   elif arg:
-    raise ValueError(f"unknown variant {arg!r} of configs/dcgan_pokemon.py; valid: '', 'cpu'")
+    raise unknown_variant(arg, __file__, ("", "cpu"))
   return config

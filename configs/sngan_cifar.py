@@ -14,23 +14,19 @@ rate linearly to 0 over 50k generator steps; all 10 classes as one ('all': one d
 `data.classes` works as everywhere, e.g. ('horse+bird',)). The full run has not been measured
 here (no accelerator yet).
 
-CPU variant (`:cpu`: widths 64, batch 16, n_dis 2, 300 generator steps), measured 2026-11-26 on
-the 2-core CPU while seven other jobs shared it (load average 6-12): 12 min wall (681 s of
-training after the data load and compile; about 1 step/s at load 6, 0.35 at load 12), checkpoints
-at 100/200/300. The step-300 grid (DIR/samples/step_0000300.png): 64 varied photo-coloured
-patches -- greens, browns, greys and whites, many with a darker centred blob on a lighter
-background, with a fine grain; no recognisable object yet. Last logged hinge losses: D 0.85,
-G 0.90, critic real 0.96 vs fake -0.75.
+CPU variant (`:cpu`: widths 64, batch 16, n_dis 2, 300 generator steps). Measured (2 shared CPU
+cores at load 6-12): 12 min wall; varied photo-coloured patches, no recognisable object; hinge
+D 0.85, G 0.90. The run log: EVALUATION.md, "Config run logs".
 """
 
 import ml_collections
 
-from pegasus_jax.families.jointgan import gan_config, shrink_resnet_for_cpu, use_sngan_recipe
+from pegasus_jax.config.recipes import shrink_resnet_for_cpu, unknown_variant, use_sngan_recipe
+from pegasus_jax.families.jointgan import jointgan_config
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  config = use_sngan_recipe(gan_config())
-  config.family = "jointgan"
+  config = use_sngan_recipe(jointgan_config())
   config.data.classes = ("all",)
   config.batch_size = 64
   config.total_steps = 50_000
@@ -39,5 +35,5 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   if arg == "cpu":
     shrink_resnet_for_cpu(config)
   elif arg:
-    raise ValueError(f"unknown variant {arg!r} of configs/sngan_cifar.py; valid: '', 'cpu'")
+    raise unknown_variant(arg, __file__, ("", "cpu"))
   return config

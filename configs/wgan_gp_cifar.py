@@ -15,24 +15,20 @@ classes as one. The write-up reports a classifier-based Inception Score of 8.04 
 CIFAR classifier, not Inception-v3; see ../shared/reference/README.md). Not measured here yet
 (no accelerator so far).
 
-CPU variant (`:cpu`: widths 64, batch 16, n_critic 2, 300 generator steps), measured 2026-11-26
-on the 2-core CPU while seven to nine other jobs shared it (load average 10-14, so about five
-times slower than a quiet machine): stopped by SIGTERM after the step-100 checkpoint (it saved
-step 126 and exited 0), then the same command resumed from 126 and finished 300 in 1,602 s; the
-whole run took 45 min wall at that load. The step-300 grid: 64 low-saturation patches, dark
-browns and greys with white and pale-blue blotches (sky- and snow-like backgrounds) and a pixel
-grain; little colour variety, no recognisable object. Step 300: critic real 2.0 vs fake -5.7
-(Wasserstein estimate 7.7), gradient penalty 0.48 (critic input-gradient norm 1.69).
+CPU variant (`:cpu`: widths 64, batch 16, n_critic 2, 300 generator steps). Measured (2 shared
+CPU cores at load 10-14): 45 min wall, including a SIGTERM and a bitwise resume; low-saturation
+patches, no recognisable object; Wasserstein estimate 7.7. The run log: EVALUATION.md, "Config
+run logs".
 """
 
 import ml_collections
 
-from pegasus_jax.families.jointgan import gan_config, shrink_resnet_for_cpu, use_sngan_recipe
+from pegasus_jax.config.recipes import shrink_resnet_for_cpu, unknown_variant, use_sngan_recipe
+from pegasus_jax.families.jointgan import jointgan_config
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  config = use_sngan_recipe(gan_config())  # the same ResNet, n_critic 5, Adam and schedule
-  config.family = "jointgan"
+  config = use_sngan_recipe(jointgan_config())  # the same ResNet, n_critic 5, Adam and schedule
   config.data.classes = ("all",)
   config.loss = "wasserstein"
   config.gp_weight = 10.0
@@ -48,5 +44,5 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   if arg == "cpu":
     shrink_resnet_for_cpu(config)
   elif arg:
-    raise ValueError(f"unknown variant {arg!r} of configs/wgan_gp_cifar.py; valid: '', 'cpu'")
+    raise unknown_variant(arg, __file__, ("", "cpu"))
   return config

@@ -8,7 +8,7 @@ import math
 import numpy as np
 from PIL import Image
 
-from pegasus_jax import paths
+from pegasus_jax.run import paths
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:

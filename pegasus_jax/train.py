@@ -5,25 +5,23 @@ batch it consumes (`data_spec`), and provides `init`, a pure `train_step` and `v
 pictures written to WORKDIR/<name>/ and TensorBoard). The loop shards each batch field along its
 declared batch axis, and checks that the sampler delivers exactly those fields. Every
 `config.eval_every` steps it runs the evaluations listed in `config.evals`
-(`pegasus_jax.evaluators`), logs their scalars, and with `config.best_metric` keeps the best
-checkpoint in WORKDIR/checkpoints_best/ beside the latest ones. Every process runs this same
+(`pegasus_jax.evaluation.evaluators`), logs their scalars, and with `config.best_metric` keeps the
+best checkpoint in WORKDIR/checkpoints_best/ beside the latest ones. Every process runs this same
 function (multi-host: start all workers with the same command).
 
-Never lose a run: the workdir is locked to one job; it is probed for writes (and room for a
-checkpoint) before any work; SIGTERM/SIGINT (or, multi-host, JAX's preemption notice) finish the
-current step, save, and return with `summary["preempted"]`; a failed save stops the job.
+Never lose a run (the helpers are in `pegasus_jax.run.lifecycle`): the workdir is locked to one
+job; it is probed for writes (and room for a checkpoint) before any work; SIGTERM/SIGINT (or,
+multi-host, JAX's preemption notice) finish the current step, save, and return with
+`summary["preempted"]`; a failed save stops the job.
 
 The workdir may be a local folder or a `gs://` URI: every file the loop writes (lock, probes,
-config, pictures, events, checkpoints) goes through `pegasus_jax.paths`; free disk space is
+config, pictures, events, checkpoints) goes through `pegasus_jax.run.paths`; free disk space is
 checked only where that notion exists (locally).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import threading
 import time
 from typing import Any
 
@@ -34,13 +32,15 @@ from absl import logging
 from clu import periodic_actions
 from jax.sharding import Mesh
 
-from pegasus_jax import (checkpoint, data, evaluators, families, imaging, metrics, paths,
-                         restore, runtime, workdir_lock)
-from pegasus_jax.config_defaults import flatten_config
-from pegasus_jax.config_validation import validate_config
+from pegasus_jax import data, families, imaging
+from pegasus_jax.config.defaults import flatten_config
+from pegasus_jax.config.validation import validate_config
 from pegasus_jax.data.prefetch import DevicePrefetcher
-from pegasus_jax.data_spec import check_delivers
+from pegasus_jax.data.spec import check_delivers
 from pegasus_jax.errors import ConfigError, UserError
+from pegasus_jax.evaluation import evaluators
+from pegasus_jax.run import (checkpoint, lifecycle, metrics, paths, restore, runtime,
+                             workdir_lock)
 
 
 class NonFiniteLossError(UserError, FloatingPointError):
@@ -93,106 +93,6 @@ class _MetricBuffer:
     return means
 
 
-class PreemptionWatcher:
-  """Turns SIGTERM/SIGINT into a flag the loop reads once per step (no device sync).
-
-  Single process: Python signal handlers (a second signal of the same kind acts at once, as
-  without this class). Multi-host: JAX's preemption service owns SIGTERM, and
-  `CheckpointManager.reached_preemption(step)` makes every process stop at the same step.
-  """
-
-  SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-  def __init__(self, store: checkpoint.CheckpointStore):
-    self.store = store
-    self.reason: str | None = None
-    self._multihost = jax.process_count() > 1
-    self._previous: dict[int, Any] = {}
-
-  def __enter__(self) -> "PreemptionWatcher":
-    if not self._multihost and threading.current_thread() is threading.main_thread():
-      for sig in self.SIGNALS:
-        self._previous[sig] = signal.signal(sig, self._handle)
-    return self
-
-  def __exit__(self, *exc) -> None:
-    for sig, previous in self._previous.items():
-      signal.signal(sig, previous)
-    self._previous.clear()
-
-  def _handle(self, signum: int, frame: Any) -> None:
-    if self.reason is not None:  # asked twice: behave as if we had never installed a handler
-      previous = self._previous.get(signum, signal.SIG_DFL)
-      signal.signal(signum, previous)
-      if callable(previous):
-        previous(signum, frame)
-      else:
-        os.kill(os.getpid(), signum)
-      return
-    self.reason = signal.Signals(signum).name  # logged by the loop, not here
-
-  def should_stop(self, step: int) -> bool:
-    if self.reason is None and self._multihost and self.store.manager.reached_preemption(step):
-      self.reason = "preemption notice"
-    return self.reason is not None
-
-
-def _lock_workdir(workdir: str
-                  ) -> workdir_lock.WorkdirLock | workdir_lock.ObjectStoreLock | None:
-  """Process 0 takes the workdir lock; all processes fail together if it cannot."""
-  lock, error = None, None
-  if jax.process_index() == 0:
-    try:
-      lock = workdir_lock.open_lock(workdir)  # on gs:// this may already fail (credentials)
-      lock.acquire()
-    except (workdir_lock.WorkdirLockedError, OSError) as e:
-      error = e
-  if jax.process_count() > 1:
-    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
-    ok = int(multihost_utils.broadcast_one_to_all(np.int32(error is None)))
-    if not ok and error is None:
-      raise workdir_lock.WorkdirLockedError(
-          f"process 0 could not lock the workdir {workdir}; see its log")
-  if error is not None:
-    raise error
-  return lock
-
-
-def _prepare_workdir(workdir: str) -> str:
-  """Create the workdir and its checkpoint directory; a clear error if that is impossible.
-
-  (Object storage has no directories to create: the write probe and the lock find out.)
-  """
-  checkpoint_dir = os.path.join(workdir, "checkpoints")
-  try:
-    paths.makedirs(checkpoint_dir)
-  except OSError as e:
-    raise workdir_lock.WorkdirNotWritableError(
-        e.errno, f"cannot create {checkpoint_dir} ({e.strerror or e}); check the --workdir "
-        "path and its permissions") from e
-  return checkpoint_dir
-
-
-def _finish_saves(store: checkpoint.CheckpointStore, error: BaseException | None) -> None:
-  """Wait for the last save; its failure is the job's error unless another one came first."""
-  try:
-    store.wait_until_finished()
-  except checkpoint.CheckpointSaveError as e:
-    if error is None:
-      raise
-    logging.error("%s", e)
-  try:
-    store.close()
-  except Exception as e:  # pylint: disable=broad-except  # already reported above
-    logging.warning("closing the checkpoint manager: %s: %s", type(e).__name__, e)
-
-
-def _write_config(workdir: str, config: ml_collections.ConfigDict) -> None:
-  if jax.process_index() == 0:
-    paths.write_text(os.path.join(workdir, "config.json"),
-                     json.dumps(checkpoint.config_to_dict(config), indent=2, sort_keys=True))
-
-
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   """Train (or resume) the run in `workdir` up to `config.total_steps`; return a summary.
 
@@ -202,8 +102,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   """
   workdir = str(paths.resolve(workdir))  # gs:// stays a URI (abspath made it a folder 'gs:')
   validate_config(config, num_devices=jax.device_count(), num_processes=jax.process_count())
-  checkpoint_dir = _prepare_workdir(workdir)
-  lock = _lock_workdir(workdir)
+  checkpoint_dir = lifecycle.prepare_workdir(workdir)
+  lock = lifecycle.lock_workdir(workdir)
   try:
     workdir_lock.check_writable(checkpoint_dir)
     return _train(config, workdir, checkpoint_dir)
@@ -253,7 +153,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, checkpoint_dir: str
   else:
     state, _, start_step = restored
     logging.info("Resumed from %s at step %d", store.directory, start_step)
-  _write_config(workdir, config)
+  lifecycle.write_config(workdir, config)
 
   writer = metrics.create_writer(workdir)
   if start_step == 0:
@@ -283,7 +183,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, checkpoint_dir: str
   error: BaseException | None = None
   single_process = jax.process_count() == 1
   try:
-    with PreemptionWatcher(store) as watcher:
+    with lifecycle.PreemptionWatcher(store) as watcher:
       for step in range(start_step + 1, config.total_steps + 1):
         if watcher.reason is not None and step == start_step + 1:
           step = start_step  # stopped before the first step: nothing new to save
@@ -336,8 +236,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, checkpoint_dir: str
   finally:
     prefetcher.close()
     if best is not None:
-      _finish_saves(best.store, error)
-    _finish_saves(store, error)
+      lifecycle.finish_saves(best.store, error)
+    lifecycle.finish_saves(store, error)
     try:
       writer.flush()
     except Exception as e:  # pylint: disable=broad-except

@@ -56,7 +56,7 @@ def random_class_images(num_classes: int = 2, per_class: int = 12, size: int = 8
 
 def image_info(labels, size: int = 8, channels: int = 3):
   """The DataInfo a family is built from, for `size`x`size` images of the given classes."""
-  from pegasus_jax.data_spec import DataInfo
+  from pegasus_jax.data.spec import DataInfo
   return DataInfo(tuple(labels), {"image": (size, size, channels)})
 
 
@@ -146,7 +146,8 @@ def save_initial_checkpoint(config, labels, workdir: str, size: int = 8) -> str:
   the metadata the training loop saves: a loadable run for tools that need one (a classifier to
   score with) but not a trained one, without compiling a train step."""
   import jax
-  from pegasus_jax import checkpoint, families, restore, runtime
+  from pegasus_jax import families
+  from pegasus_jax.run import checkpoint, restore, runtime
 
   info = image_info(labels, size)
   config.data.classes = tuple(labels)

@@ -200,7 +200,7 @@ def restore_state(workdir: str, step: int | None = None) -> tuple[Any, int]:
   """A checkpoint's state (host NumPy leaves) and step (default: the newest that restores),
   read the way `pegasus_jax.sample` reads it: without repairing anything."""
   import jax  # pylint: disable=g-import-not-at-top
-  from pegasus_jax import restore  # pylint: disable=g-import-not-at-top
+  from pegasus_jax.run import restore  # pylint: disable=g-import-not-at-top
 
   run = restore.load_run(workdir, step)
   return jax.tree_util.tree_map(np.asarray, run.state), run.step
@@ -238,8 +238,8 @@ def _announce_steps() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-  from pegasus_jax import cli_setup  # pylint: disable=g-import-not-at-top
-  from pegasus_jax import main as cli  # pylint: disable=g-import-not-at-top
+  from pegasus_jax.cli import setup  # pylint: disable=g-import-not-at-top
+  from pegasus_jax.cli import train as cli  # pylint: disable=g-import-not-at-top
 
   if os.environ.get("PEGASUS_TEST_IGNORE_SIGXFSZ") or os.environ.get("PEGASUS_TEST_FSIZE_LIMIT"):
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -260,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     write_mock_metadata(data_dir)
     data = tfds.testing.mock_data(num_examples=64, data_dir=data_dir)
   with data:
-    cli_setup.run(cli.main, argv=list(argv) if argv is not None else None)
+    setup.run(cli.main, argv=list(argv) if argv is not None else None)
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ class GcsEmulator:
 
   @property
   def env(self) -> dict[str, str]:
-    """What a process needs to use the emulator (pegasus_jax.paths derives the rest)."""
+    """What a process needs to use the emulator (pegasus_jax.run.paths derives the rest)."""
     return {"STORAGE_EMULATOR_HOST": self.url, "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false"}
 
   def create_bucket(self, name: str) -> None:

@@ -12,7 +12,7 @@ import re
 import numpy as np
 import pytest
 
-from pegasus_jax import run_export
+from pegasus_jax.run import export as run_export
 from pegasus_jax.evaluation import classifier_metrics as cm
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

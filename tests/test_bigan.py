@@ -12,12 +12,13 @@ from jax.experimental.compilation_cache import compilation_cache as jax_cache
 
 import bigan_mnist
 from conftest import apply_overrides
-from pegasus_jax import data, families, restore, train
-from pegasus_jax.config_validation import validate_config
-from pegasus_jax.data_spec import DataInfo
+from pegasus_jax import data, families, train
+from pegasus_jax.config.validation import validate_config
+from pegasus_jax.data.spec import DataInfo
 from pegasus_jax.errors import ConfigError, MissingCapabilityError
-from pegasus_jax.evaluators import linear_probe
+from pegasus_jax.evaluation.evaluators import linear_probe
 from pegasus_jax.families.base import Encodes, GeneratesFromPrior
+from pegasus_jax.run import restore
 
 SIZE = 8  # tiny images: the MLPs flatten them, so any size trains the same code
 

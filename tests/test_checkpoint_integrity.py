@@ -9,7 +9,8 @@ import orbax.checkpoint as ocp
 import pytest
 
 from conftest import image_info, tiny_config
-from pegasus_jax import checkpoint, families
+from pegasus_jax import families
+from pegasus_jax.run import checkpoint
 
 
 def _state():

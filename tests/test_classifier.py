@@ -12,9 +12,10 @@ import pytest
 
 import classifier as classifier_config  # configs/classifier.py
 from conftest import apply_overrides, image_info, random_class_images
-from pegasus_jax import checkpoint, families
-from pegasus_jax.config_validation import validate_config
+from pegasus_jax import families
+from pegasus_jax.config.validation import validate_config
 from pegasus_jax.families.classifier import augment
+from pegasus_jax.run import checkpoint
 
 CLASSES = ("horse", "bird", "cat")
 

@@ -9,7 +9,7 @@ import pytest
 import dcgan_cifar
 import jointgan
 from conftest import REPO, apply_overrides, tiny_config
-from pegasus_jax.config_validation import validate_config
+from pegasus_jax.config.validation import validate_config
 from pegasus_jax.errors import ConfigError
 
 

@@ -18,15 +18,16 @@ import classifier as classifier_configs
 import cyclegan_mnist
 import fault_helpers
 from conftest import apply_overrides
-from pegasus_jax import data, families, runtime, train
-from pegasus_jax.config_validation import validate_config
+from pegasus_jax import data, families, train
+from pegasus_jax.config.validation import validate_config
 from pegasus_jax.data import paired, transforms
+from pegasus_jax.data.spec import DataInfo
 from pegasus_jax.data.tfds_source import ClassImages, DatasetMissingError
-from pegasus_jax.data_spec import DataInfo
 from pegasus_jax.errors import ConfigError
 from pegasus_jax.evaluation import classifier_metrics
-from pegasus_jax.evaluators import label_preservation
+from pegasus_jax.evaluation.evaluators import label_preservation
 from pegasus_jax.families.cyclegan import CycleGAN
+from pegasus_jax.run import runtime
 
 SIZE = 8
 CACHE_SETTINGS = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs")

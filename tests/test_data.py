@@ -179,7 +179,7 @@ def test_synthetic_sampler_draws_the_configured_mixture_purely_from_the_step():
 
 def test_synthetic_data_needs_its_fields_and_its_sampler():
   from pegasus_jax import data
-  from pegasus_jax.config_defaults import base_config
+  from pegasus_jax.config.defaults import base_config
   from pegasus_jax.errors import ConfigError
   config = base_config()
   config.data.name, config.data.sampler = "gaussian_mixture", "synthetic"

@@ -163,8 +163,10 @@ def test_without_tensorflow_images_load_and_events_round_trip(tmp_path):
   (tmp_path / "probe.py").write_text(f"""
 import sys
 import ml_collections
-from pegasus_jax import cli_setup, data, metrics, event_files
-cli_setup.prepare_process()
+from pegasus_jax import data
+from pegasus_jax.cli import setup
+from pegasus_jax.run import event_files, metrics
+setup.prepare_process()
 config = ml_collections.ConfigDict(dict(data=dict(
     name="image_folder", path={str(tmp_path / "images")!r}, classes=("horse", "bird"),
     image_size=8, channels=3, sampler="class_balanced", random_flip=False)))

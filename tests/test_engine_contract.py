@@ -13,10 +13,11 @@ import ml_collections
 import numpy as np
 import pytest
 
-from pegasus_jax import config_checks, families, train
-from pegasus_jax.config_defaults import base_config, flatten_config
-from pegasus_jax.config_validation import validate_config
-from pegasus_jax.data_spec import FieldSpec
+from pegasus_jax import families, train
+from pegasus_jax.config import checks as config_checks
+from pegasus_jax.config.defaults import base_config, flatten_config
+from pegasus_jax.config.validation import validate_config
+from pegasus_jax.data.spec import FieldSpec
 from pegasus_jax.errors import ConfigError, MissingCapabilityError
 from pegasus_jax.families.base import GeneratesFromPrior, require
 

@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 
 from conftest import REPO, fake_image_dataset, random_class_images, tiny_config
-from pegasus_jax import checkpoint, train
-from pegasus_jax import evaluate as evaluate_cli
+from pegasus_jax import train
+from pegasus_jax.cli import evaluate as evaluate_cli
 from pegasus_jax.data.tfds_source import ClassImages
 from pegasus_jax.errors import MissingCapabilityError
 from pegasus_jax.evaluation import classifier_metrics as cm
+from pegasus_jax.evaluation import sample_metrics
+from pegasus_jax.run import checkpoint
 from test_classifier import tiny_classifier_config
 
 JSON_KEYS = {"num_samples", "classifier_is", "classifier_is_std", "fcd", "pegasus_score",
@@ -104,7 +106,7 @@ def test_the_loaded_classifier_reads_its_temperature_from_the_checkpoint(workdir
 
 
 def test_a_checkpoint_without_a_temperature_is_used_uncalibrated(workdirs, monkeypatch):
-  from pegasus_jax import restore
+  from pegasus_jax.run import restore
   load_run = restore.load_run
 
   def without_evaluation(*args, **kwargs):
@@ -170,21 +172,21 @@ def test_cli_writes_the_json_and_hits_the_cache_the_second_time(workdirs, capsys
 
 def test_inception_reference_cache_is_keyed_by_fid_protocol(tmp_path):
   common = dict(data_name="cifar10", split="train", classes=["horse", "bird"], weights_hash="ab12")
-  torch_path = evaluate_cli.inception_reference_path(str(tmp_path), fid_protocol="pytorch_fid",
+  torch_path = sample_metrics.inception_reference_path(str(tmp_path), fid_protocol="pytorch_fid",
                                                      **common)
-  tf_path = evaluate_cli.inception_reference_path(str(tmp_path), fid_protocol="tf_original",
+  tf_path = sample_metrics.inception_reference_path(str(tmp_path), fid_protocol="tf_original",
                                                   **common)
   assert torch_path != tf_path
   assert "pytorch_fid" in os.path.basename(torch_path)
   assert "tf_original" in os.path.basename(tf_path)
-  assert tf_path == evaluate_cli.inception_reference_path(str(tmp_path),
+  assert tf_path == sample_metrics.inception_reference_path(str(tmp_path),
                                                           fid_protocol="tf_original", **common)
 
 
 def test_inception_metrics_record_their_fid_protocol(workdirs, tmp_path):
   """Inception metrics with a stand-in network: each protocol reaches the features, the JSON
   names it, and each protocol has its own reference cache entry."""
-  from pegasus_jax.evaluation import inception
+  from pegasus_jax.evaluation import fid_weights, inception
 
   weights = tmp_path / "weights.npz"
   weights.write_bytes(b"stand-in weights")  # only hashed; the network below is a stand-in
@@ -201,7 +203,7 @@ def test_inception_metrics_record_their_fid_protocol(workdirs, tmp_path):
   samples = _samples(tmp_path / "samples.npz", images)
   results = {}
   with pytest.MonkeyPatch.context() as patch:
-    patch.setattr(inception, "load_inception_params", lambda path: {"stand-in": path})
+    patch.setattr(fid_weights, "load_inception_params", lambda path: {"stand-in": path})
     patch.setattr(inception, "inception_features_and_logits", features_and_logits)
     for protocol in ("tf_original", "pytorch_fid", "tf_original"):
       out = tmp_path / f"{protocol}.json"

@@ -11,7 +11,7 @@ import pytest
 import classifier as classifier_config  # configs/classifier.py
 from conftest import apply_overrides, image_info, random_class_images
 from pegasus_jax import families
-from pegasus_jax.config_validation import validate_config
+from pegasus_jax.config.validation import validate_config
 from pegasus_jax.families import classifier_recipe
 from pegasus_jax.families.classifier import learning_rate_schedule
 from pegasus_jax.models import fast_cifar

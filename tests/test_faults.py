@@ -24,7 +24,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fault_helpers as fh  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-from pegasus_jax import checkpoint, workdir_lock  # pylint: disable=wrong-import-position
+from pegasus_jax.run import checkpoint, workdir_lock  # pylint: disable=wrong-import-position
 
 TOTAL = 16  # steps of the reference run; checkpoints every 3 steps: 3, 6, 9, 12, 15, 16
 RUN = dict(total_steps=TOTAL, checkpoint_every=3, keep_checkpoints=10)
@@ -274,10 +274,11 @@ def _override_strategy():
 def _check_overrides(overrides: dict) -> None:
   """Validation, family construction and abstract init: ValueError or nothing, never more."""
   import jax  # pylint: disable=g-import-not-at-top
-  from pegasus_jax import families, runtime  # pylint: disable=g-import-not-at-top
-  from pegasus_jax.data_spec import DataInfo  # pylint: disable=g-import-not-at-top
-  from pegasus_jax.config_validation import validate_config  # pylint: disable=g-import-not-at-top
+  from pegasus_jax import families
+  from pegasus_jax.config.validation import validate_config  # pylint: disable=g-import-not-at-top
+  from pegasus_jax.data.spec import DataInfo  # pylint: disable=g-import-not-at-top
   from pegasus_jax.data.tfds_source import resolve_class_ids  # pylint: disable=g-import-not-at-top
+  from pegasus_jax.run import runtime  # pylint: disable=g-import-not-at-top
 
   config = fh.tiny_config()
   for dotted, value in overrides.items():
@@ -317,7 +318,7 @@ def test_config_overrides_run_or_raise_a_clear_value_error():
 
 
 def test_huge_seed_is_a_clear_value_error():
-  from pegasus_jax.config_validation import validate_config  # pylint: disable=g-import-not-at-top
+  from pegasus_jax.config.validation import validate_config  # pylint: disable=g-import-not-at-top
   config = fh.tiny_config()
   config.seed = 2**63
   with pytest.raises(ValueError, match=r"config.seed=.* must be an integer in \[0, 2\*\*32\)"):

@@ -1,11 +1,11 @@
-"""families.flax_variables: parameters apart from the model state, and applying with it."""
+"""models.flax_variables: parameters apart from the model state, and applying with it."""
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pegasus_jax.families.flax_variables import apply_with_model_state, split_variables
+from pegasus_jax.models.flax_variables import apply_with_model_state, split_variables
 
 
 class DenseBatchNorm(nn.Module):

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import apply_overrides, image_info, tiny_config
 from pegasus_jax import families
-from pegasus_jax.config_validation import validate_config
+from pegasus_jax.config.validation import validate_config
 from pegasus_jax.errors import ConfigError
 from pegasus_jax.families.base import ConditionalGenerator, GeneratesFromPrior
 

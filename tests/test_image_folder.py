@@ -9,10 +9,10 @@ import pytest
 from PIL import Image
 
 from pegasus_jax import data
-from pegasus_jax.families.jointgan import gan_config
-from pegasus_jax.config_validation import validate_config
+from pegasus_jax.config.validation import validate_config
 from pegasus_jax.data import image_folder
 from pegasus_jax.data.tfds_source import DatasetMissingError, resolve_class_ids
+from pegasus_jax.families.jointgan import jointgan_config
 
 
 def _save(path, array, mode=None):
@@ -100,7 +100,7 @@ def test_missing_empty_and_unreadable_folders_are_clear_errors(tmp_path):
 
 
 def _folder_config(path):
-  config = gan_config()
+  config = jointgan_config()
   config.family = "dcgan"
   config.data.name = "image_folder"
   config.data.path = path
@@ -116,7 +116,7 @@ def test_config_requires_an_existing_path(folder, tmp_path):
     validate_config(_folder_config(None))
   with pytest.raises(ValueError, match="is not an existing directory"):
     validate_config(_folder_config(str(tmp_path / "nope")))
-  tfds_config = gan_config()  # TFDS sources ignore data.path
+  tfds_config = jointgan_config()  # TFDS sources ignore data.path
   validate_config(tfds_config)
 
 

@@ -17,7 +17,9 @@ import numpy as np
 import pytest
 
 from pegasus_jax.errors import ConfigError
+from pegasus_jax.evaluation import fid_preprocessing
 from pegasus_jax.evaluation import inception
+from pegasus_jax.evaluation import fid_weights
 
 
 # ----------------------------------------------------------------------------
@@ -131,7 +133,7 @@ def fake_npz(tmp_path_factory, fake_state_dict) -> str:
 
 @pytest.fixture(scope="module")
 def fake_variables(fake_npz):
-    return inception.load_inception_params(fake_npz)
+    return fid_weights.load_inception_params(fake_npz)
 
 
 # ----------------------------------------------------------------------------
@@ -141,7 +143,7 @@ def fake_variables(fake_npz):
 def test_network_parameters_are_exactly_pytorch_fid_state_dict():
     expected = pytorch_fid_state_dict_shapes()
     assert len(expected) == 94 * 5 + 2  # 94 conv+BN units, plus fc weight and bias
-    assert inception.expected_state_dict_shapes() == expected
+    assert fid_weights.expected_state_dict_shapes() == expected
     assert sum(int(np.prod(s)) for s in expected.values()) == 23_885_392
 
 
@@ -183,7 +185,7 @@ def test_loader_maps_npz_names_to_flax_variables(fake_variables, fake_state_dict
     np.testing.assert_array_equal(params["fc"]["bias"], sd["fc.bias"])
 
     # Every entry survives the round trip, and the tree matches the network's.
-    back = inception.variables_to_state_dict(variables)
+    back = fid_weights.variables_to_state_dict(variables)
     assert set(back) == set(sd)
     for name, value in sd.items():
         np.testing.assert_array_equal(back[name], value, err_msg=name)
@@ -196,10 +198,10 @@ def test_loader_maps_npz_names_to_flax_variables(fake_variables, fake_state_dict
 
 def test_missing_file_explains_what_it_is_and_how_to_convert(tmp_path):
     with pytest.raises(FileNotFoundError) as error:
-        inception.load_inception_params(tmp_path / "pt_inception-2015-12-05-6726825d.pth")
+        fid_weights.load_inception_params(tmp_path / "pt_inception-2015-12-05-6726825d.pth")
     message = str(error.value)
     assert "pt_inception-2015-12-05-6726825d.pth" in message
-    assert inception.FID_WEIGHTS_URL in message
+    assert fid_weights.FID_WEIGHTS_URL in message
     assert "v0.1.0" in message
     assert "python -m pegasus_jax.tools.convert_inception" in message
 
@@ -208,13 +210,13 @@ def test_missing_key_is_reported(fake_state_dict):
     state_dict = dict(fake_state_dict)
     del state_dict["Mixed_6c.branch7x7dbl_4.bn.running_var"]
     with pytest.raises(ValueError, match=r"1 missing keys: Mixed_6c\.branch7x7dbl_4\.bn\.running_var"):
-        inception.state_dict_to_variables(state_dict)
+        fid_weights.state_dict_to_variables(state_dict)
 
 
 def test_extra_key_is_reported(fake_state_dict):
     state_dict = dict(fake_state_dict, **{"AuxLogits.fc.weight": np.zeros((1008, 768), np.float32)})
     with pytest.raises(ValueError, match=r"1 unexpected keys: AuxLogits\.fc\.weight"):
-        inception.state_dict_to_variables(state_dict)
+        fid_weights.state_dict_to_variables(state_dict)
 
 
 def test_wrong_shape_is_reported_from_npz(tmp_path, fake_state_dict):
@@ -223,7 +225,7 @@ def test_wrong_shape_is_reported_from_npz(tmp_path, fake_state_dict):
     path = tmp_path / "bad.npz"
     np.savez(path, **state_dict)
     with pytest.raises(ValueError, match=r"fc\.weight: expected \(1008, 2048\), got \(1000, 2048\)"):
-        inception.load_inception_params(path)
+        fid_weights.load_inception_params(path)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("torch") is not None, reason="torch is installed")
@@ -231,7 +233,7 @@ def test_pth_without_torch_points_to_the_converter(tmp_path):
     path = tmp_path / "pt_inception-2015-12-05-6726825d.pth"
     path.write_bytes(b"not read")
     with pytest.raises(ImportError, match="convert_inception"):
-        inception.load_inception_params(path)
+        fid_weights.load_inception_params(path)
 
 
 # ----------------------------------------------------------------------------
@@ -244,22 +246,22 @@ def test_resize_matches_hand_computed_align_corners_false():
     expected = np.array(
         [[0, 1, 3, 4], [2, 3, 5, 6], [6, 7, 9, 10], [8, 9, 11, 12]], np.float32
     )
-    np.testing.assert_allclose(inception.resize_bilinear(image, (4, 4))[0, :, :, 0], expected, atol=1e-6)
+    np.testing.assert_allclose(fid_preprocessing.resize_bilinear(image, (4, 4))[0, :, :, 0], expected, atol=1e-6)
 
     # 3 -> 5: coordinates 0, 0.4, 1.0, 1.6, 2.2 (the last one clamps to pixel 2).
     row = np.array([0.0, 10.0, 20.0], np.float32)[None, None, :, None]
-    np.testing.assert_allclose(inception.resize_bilinear(row, (1, 5))[0, 0, :, 0], [0, 4, 10, 16, 20], atol=1e-5)
+    np.testing.assert_allclose(fid_preprocessing.resize_bilinear(row, (1, 5))[0, 0, :, 0], [0, 4, 10, 16, 20], atol=1e-5)
 
     # 4 -> 2 downsampling averages only the two nearest pixels: no antialiasing.
     row = np.array([0.0, 1.0, 2.0, 7.0], np.float32)[None, None, :, None]
-    np.testing.assert_allclose(inception.resize_bilinear(row, (1, 2))[0, 0, :, 0], [0.5, 4.5], atol=1e-6)
+    np.testing.assert_allclose(fid_preprocessing.resize_bilinear(row, (1, 2))[0, 0, :, 0], [0.5, 4.5], atol=1e-6)
 
 
 def test_resize_keeps_same_size_and_agrees_with_unaliased_jax_resize():
     images = np.random.default_rng(0).uniform(-1, 1, (2, 7, 5, 3)).astype(np.float32)
-    np.testing.assert_array_equal(inception.resize_bilinear(images, (7, 5)), images)
+    np.testing.assert_array_equal(fid_preprocessing.resize_bilinear(images, (7, 5)), images)
     for size in [(11, 3), (4, 9)]:
-        ours = inception.resize_bilinear(images, size)
+        ours = fid_preprocessing.resize_bilinear(images, size)
         theirs = jax.image.resize(images, (2, *size, 3), "bilinear", antialias=False)
         np.testing.assert_allclose(ours, theirs, atol=1e-5)
 
@@ -273,7 +275,7 @@ def test_resize_matches_torch_interpolate():
     expected = F.interpolate(
         torch.from_numpy(images).permute(0, 3, 1, 2), size=(299, 299), mode="bilinear", align_corners=False
     ).permute(0, 2, 3, 1).numpy()
-    np.testing.assert_allclose(inception.resize_bilinear(images, (299, 299)), expected, atol=2e-6)
+    np.testing.assert_allclose(fid_preprocessing.resize_bilinear(images, (299, 299)), expected, atol=2e-6)
 
 
 # ----------------------------------------------------------------------------
@@ -303,13 +305,13 @@ def _tf1_resize_by_definition(image: np.ndarray, size: tuple[int, int]) -> np.nd
 
 
 def test_tf1_resize_matches_hand_computed_values():
-    resize = inception.resize_bilinear_tf1
+    resize = fid_preprocessing.resize_bilinear_tf1
     # 2 -> 4: source coordinates 0, 0.5, 1, 1.5 (the last clamps to pixel 1).
     image = np.array([[0.0, 4.0], [8.0, 12.0]], np.float32)[None, :, :, None]
     expected = np.array([[0, 2, 4, 4], [4, 6, 8, 8], [8, 10, 12, 12], [8, 10, 12, 12]], np.float32)
     np.testing.assert_allclose(resize(image, (4, 4))[0, :, :, 0], expected, atol=1e-6)
     # PyTorch's half-pixel resize of the same image is centred; TF1's leans to the top left.
-    assert not np.allclose(inception.resize_bilinear(image, (4, 4))[0, :, :, 0], expected)
+    assert not np.allclose(fid_preprocessing.resize_bilinear(image, (4, 4))[0, :, :, 0], expected)
 
     # 3 -> 5: coordinates 0, 0.6, 1.2, 1.8, 2.4 (the last clamps to pixel 2).
     row = np.array([0.0, 10.0, 20.0], np.float32)[None, None, :, None]
@@ -328,7 +330,7 @@ def test_tf1_resize_matches_hand_computed_values():
 @pytest.mark.parametrize("in_shape,size", [((5, 7), (9, 4)), ((6, 3), (2, 8)), ((4, 4), (13, 13))])
 def test_tf1_resize_matches_its_definition_on_random_arrays(in_shape, size):
     image = np.random.default_rng(1).uniform(0, 255, in_shape)
-    ours = inception.resize_bilinear_tf1(image[None, :, :, None].astype(np.float32), size)
+    ours = fid_preprocessing.resize_bilinear_tf1(image[None, :, :, None].astype(np.float32), size)
     np.testing.assert_allclose(ours[0, :, :, 0], _tf1_resize_by_definition(image, size), rtol=0, atol=1e-4)
 
 
@@ -339,7 +341,7 @@ def test_tf1_resize_matches_tensorflow_resize_bilinear(shape):
     expected = tf.raw_ops.ResizeBilinear(
         images=images, size=(299, 299), align_corners=False, half_pixel_centers=False
     ).numpy()
-    ours = jax.jit(inception.resize_bilinear_tf1, static_argnums=1)(images, (299, 299))
+    ours = jax.jit(fid_preprocessing.resize_bilinear_tf1, static_argnums=1)(images, (299, 299))
     # Within a few float32 ulps of 255 (1.5e-5): XLA may fuse the lerps' multiply-adds.
     np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-4)
 
@@ -356,7 +358,7 @@ def test_tf_original_matches_torch_fidelity_if_installed(tmp_path, fake_state_di
     expected = compat.interpolate_bilinear_2d_like_tensorflow1x(
         torch.from_numpy(images).permute(0, 3, 1, 2), size=(299, 299), align_corners=False
     ).permute(0, 2, 3, 1).numpy()
-    np.testing.assert_allclose(inception.resize_bilinear_tf1(images, (299, 299)), expected, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(fid_preprocessing.resize_bilinear_tf1(images, (299, 299)), expected, rtol=0, atol=1e-4)
 
     weights = tmp_path / "fake.pth"
     torch.save({name: torch.from_numpy(value) for name, value in fake_state_dict.items()}, weights)
@@ -377,17 +379,17 @@ def test_tf_original_matches_torch_fidelity_if_installed(tmp_path, fake_state_di
 def test_network_input_follows_each_protocol():
     images = np.random.default_rng(4).uniform(-1, 1, (2, 8, 6, 3)).astype(np.float32)
     images[0, 0, 0] = [-1.0, 1.0, 0.0]  # black, white and mid-grey at a corner pixel
-    torch_style = inception.network_input(images, "pytorch_fid", input_size=12)
-    tf_style = inception.network_input(images, "tf_original", input_size=12)
-    np.testing.assert_allclose(torch_style, inception.resize_bilinear(images, (12, 12)), atol=1e-6)
+    torch_style = fid_preprocessing.network_input(images, "pytorch_fid", input_size=12)
+    tf_style = fid_preprocessing.network_input(images, "tf_original", input_size=12)
+    np.testing.assert_allclose(torch_style, fid_preprocessing.resize_bilinear(images, (12, 12)), atol=1e-6)
     pixels = (images.astype(np.float64) + 1) * 127.5
-    expected = (inception.resize_bilinear_tf1(pixels.astype(np.float32), (12, 12)) - 128) / 128
+    expected = (fid_preprocessing.resize_bilinear_tf1(pixels.astype(np.float32), (12, 12)) - 128) / 128
     np.testing.assert_allclose(tf_style, expected, atol=1e-6)
     # The TF graph maps pixel 255 to 127/128, pixel 0 to -1, and 127.5 to -1/256.
     np.testing.assert_allclose(tf_style[0, 0, 0], [-1.0, 0.9921875, -0.00390625], atol=1e-6)
     np.testing.assert_allclose(torch_style[0, 0, 0], [-1.0, 1.0, 0.0], atol=1e-6)
     # Without a resize only the scaling differs: an affine map per value.
-    unresized = inception.network_input(images, "tf_original", input_size=None)
+    unresized = fid_preprocessing.network_input(images, "tf_original", input_size=None)
     np.testing.assert_allclose(unresized, (images + 1) * 127.5 / 128 - 1, atol=1e-6)
 
 
@@ -396,8 +398,8 @@ def test_the_two_protocols_give_different_features(fake_variables):
     pixels = np.random.default_rng(5).integers(0, 256, (3, 32, 32, 3))
     images = (pixels / 127.5 - 1).astype(np.float32)
     network = jax.jit(inception.FIDInceptionV3(input_size=None).apply)  # no resize, no rescaling
-    torch_features, _ = network(fake_variables, inception.network_input(images, "pytorch_fid", 75))
-    tf_features, _ = network(fake_variables, inception.network_input(images, "tf_original", 75))
+    torch_features, _ = network(fake_variables, fid_preprocessing.network_input(images, "pytorch_fid", 75))
+    tf_features, _ = network(fake_variables, fid_preprocessing.network_input(images, "tf_original", 75))
     difference = np.abs(tf_features - torch_features).max() / np.abs(torch_features).max()
     assert difference > 1e-2, difference
     # The batched helper applies the protocol it is given, and nothing else.
@@ -410,14 +412,14 @@ def test_the_two_protocols_give_different_features(fake_variables):
 
 def test_unknown_protocol_is_a_one_line_config_error(fake_variables):
     with pytest.raises(ConfigError, match=r"unknown FID protocol 'tf1'; --fid_protocol takes pytorch_fid") as error:
-        inception.check_fid_protocol("tf1")
+        fid_preprocessing.check_fid_protocol("tf1")
     assert "\n" not in str(error.value)
     images = np.zeros((1, 8, 8, 3), np.float32)
     with pytest.raises(ConfigError, match="unknown FID protocol 'clean'"):
         inception.inception_features_and_logits(fake_variables, images, input_size=None, protocol="clean")
     with pytest.raises(ConfigError, match="unknown FID protocol 'PyTorch_FID'"):
-        inception.network_input(images, "PyTorch_FID")
-    assert inception.check_fid_protocol("tf_original") == "tf_original"
+        fid_preprocessing.network_input(images, "PyTorch_FID")
+    assert fid_preprocessing.check_fid_protocol("tf_original") == "tf_original"
 
 
 # ----------------------------------------------------------------------------

@@ -78,8 +78,8 @@ class _SlowSampler:
 
 def test_host_rate_is_bounded_by_the_sampler():
   import jax
-  from pegasus_jax import runtime
-  from pegasus_jax.data_spec import FieldSpec
+  from pegasus_jax.data.spec import FieldSpec
+  from pegasus_jax.run import runtime
 
   mesh = runtime.make_mesh(jax.devices()[:1])
   shardings = runtime.batch_shardings(mesh, {"x": FieldSpec((4, 1), "float32")})

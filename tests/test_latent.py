@@ -13,7 +13,10 @@ import pytest
 from PIL import Image
 
 from conftest import image_info, tiny_config
-from pegasus_jax import latent, restore, scoring, train
+from pegasus_jax import train
+from pegasus_jax.generation import latent
+from pegasus_jax.generation import scoring
+from pegasus_jax.run import restore
 
 
 def _tiny_folder_config(path: str):

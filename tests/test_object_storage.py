@@ -1,7 +1,7 @@
 """gs:// workdirs end to end, against a real GCS API served locally (fake-gcs-server).
 
 The emulator listens on 127.0.0.1 only; STORAGE_EMULATOR_HOST sends every client in the
-training subprocesses and in this process to it (`pegasus_jax.paths.configure_emulator`).
+training subprocesses and in this process to it (`pegasus_jax.run.paths.configure_emulator`).
 What is pinned down: a job trained into gs://test-bucket/run, SIGKILLed and resumed by the same
 command computes bitwise the same states as the uninterrupted job did; a second writer is
 refused while the first holds the lock (GCS generation preconditions), and a killed job's lock
@@ -43,7 +43,7 @@ def emulator():
   server.create_bucket(BUCKET)
   saved = {name: os.environ.get(name) for name in server.env}
   os.environ.update(server.env)
-  from pegasus_jax import paths  # pylint: disable=g-import-not-at-top
+  from pegasus_jax.run import paths  # pylint: disable=g-import-not-at-top
   paths.configure_emulator()
   yield server
   for name, value in saved.items():
@@ -72,7 +72,7 @@ def _event_tags(data: bytes) -> set[str]:
 
 
 def test_lock_on_object_storage_uses_generation_preconditions(emulator):
-  from pegasus_jax import paths, workdir_lock  # pylint: disable=g-import-not-at-top
+  from pegasus_jax.run import paths, workdir_lock  # pylint: disable=g-import-not-at-top
   workdir = f"gs://{BUCKET}/locktest"
   lock_path = paths.resolve(f"{workdir}/{workdir_lock.LOCK_NAME}")
   with workdir_lock.open_lock(workdir) as lock:
@@ -99,7 +99,7 @@ def test_lock_on_object_storage_uses_generation_preconditions(emulator):
 
 
 def test_probes_on_object_storage(emulator, caplog):
-  from pegasus_jax import workdir_lock  # pylint: disable=g-import-not-at-top
+  from pegasus_jax.run import workdir_lock  # pylint: disable=g-import-not-at-top
   workdir_lock.check_writable(f"gs://{BUCKET}/probe")
   assert not [n for n in emulator.list_objects(BUCKET, "probe/") if ".write_probe." in n]
   with caplog.at_level(logging.INFO):
@@ -114,8 +114,12 @@ def test_probes_on_object_storage(emulator, caplog):
 # Harmless, and the same for a local corrupt checkpoint restored in-process.
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_train_kill_resume_on_gcs_is_bitwise_and_refuses_a_second_writer(emulator, child_env):
-  from pegasus_jax import (checkpoint, evaluate, imaging, latent, paths, restore, runtime,  # pylint: disable=g-import-not-at-top
-                           sampling, train, workdir_lock)
+  # pylint: disable=g-import-not-at-top
+  from pegasus_jax import imaging, train
+  from pegasus_jax.evaluation import sample_metrics
+  from pegasus_jax.generation import latent, sampling
+  from pegasus_jax.run import checkpoint, paths, restore, runtime, workdir_lock
+  # pylint: enable=g-import-not-at-top
   workdir = f"gs://{BUCKET}/run"
   committed_9 = paths.resolve(f"{workdir}/checkpoints/9/{checkpoint.COMMIT_MARKER}")
 
@@ -184,7 +188,7 @@ def test_train_kill_resume_on_gcs_is_bitwise_and_refuses_a_second_writer(emulato
   assert paths.read_bytes(f"{workdir}/sampled_at_6.png") == imaging.png_bytes(
       imaging.image_grid(images))
   sampling.write_images(f"{workdir}/pegasi.npz", images)
-  assert np.array_equal(evaluate.load_samples(f"{workdir}/pegasi.npz"), images)
+  assert np.array_equal(sample_metrics.load_samples(f"{workdir}/pegasi.npz"), images)
   run = restore.load_run(workdir)
   assert run.step == 24
   written = latent.run_interpolate(run, f"{workdir}/latent/interpolate", "0", "1", 3,

@@ -1,4 +1,4 @@
-"""pegasus_jax.paths on local paths (gs:// is in test_object_storage.py) and the event writer
+"""pegasus_jax.run.paths on local paths (gs:// is in test_object_storage.py) and the event writer
 that gs:// workdirs use, read back by TensorBoard's own loader."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from pegasus_jax import event_files, paths
+from pegasus_jax.run import event_files, paths
 
 
 def test_local_paths_resolve_absolute_and_uris_stay_uris(tmp_path, monkeypatch):

@@ -22,8 +22,8 @@ import pytest
 
 from conftest import image_info
 from pegasus_jax import families
-from pegasus_jax.config_validation import validate_config
-from pegasus_jax.data_spec import DataInfo
+from pegasus_jax.config.validation import validate_config
+from pegasus_jax.data.spec import DataInfo
 from pegasus_jax.errors import ConfigError
 from pegasus_jax.gan import regularizers
 from pegasus_jax.models.dcgan import SPECTRAL_COLLECTION

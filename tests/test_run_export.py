@@ -6,7 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from pegasus_jax import restore, run_export
+from pegasus_jax.run import export as run_export
+from pegasus_jax.run import restore
 from pegasus_jax.evaluation import classifier_metrics as cm
 from pegasus_jax.tools import export_classifier
 

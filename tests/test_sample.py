@@ -8,8 +8,10 @@ import pytest
 from PIL import Image
 
 from conftest import REPO, tiny_config
-from pegasus_jax import restore, sampling, train
+from pegasus_jax import train
 from pegasus_jax.errors import RunNotFoundError
+from pegasus_jax.generation import sampling
+from pegasus_jax.run import restore
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +69,7 @@ def test_sample_cli_writes_npz(trained_workdir, tmp_path):
 
 
 def test_select_from_keeps_the_highest_scoring_and_is_deterministic_by_seed(trained_workdir):
-  from pegasus_jax import scoring
+  from pegasus_jax.generation import scoring
   from test_scoring import channel_classifier
   run = restore.load_run(trained_workdir)
   scorer = scoring.classifier_scorer(run, channel_classifier(scale=20.0), ["horse", "bird"])
@@ -87,7 +89,7 @@ def test_select_from_keeps_the_highest_scoring_and_is_deterministic_by_seed(trai
 
 
 def test_selection_flags_are_checked_before_loading():
-  from pegasus_jax import sample
+  from pegasus_jax.cli import sample
   from pegasus_jax.errors import ConfigError
   sample.check_selection_flags(4, 8, "clf", ["horse", "bird"], [])  # fine
   sample.check_selection_flags(4, None, None, None, [])  # no selection: fine

@@ -9,9 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pegasus_jax import scoring
 from pegasus_jax.errors import ConfigError, MissingCapabilityError
 from pegasus_jax.evaluation import classifier_metrics as cm
+from pegasus_jax.generation import scoring
 
 LABELS = ("horse", "bird", "cat")
 

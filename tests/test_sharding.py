@@ -15,7 +15,8 @@ SCRIPT = textwrap.dedent("""
     import jax, numpy as np
     from conftest import tiny_config
     from conftest import image_info
-    from pegasus_jax import families, runtime, train
+    from pegasus_jax import families, train
+    from pegasus_jax.run import runtime
 
     assert jax.device_count() == 8, jax.devices()
     config = tiny_config(batch_size=16)
@@ -53,7 +54,8 @@ FLAT_SCRIPT = textwrap.dedent("""
     import jax, numpy as np
     from conftest import image_info
     from test_gan_recipes import _cgan_config
-    from pegasus_jax import families, runtime, train
+    from pegasus_jax import families, train
+    from pegasus_jax.run import runtime
 
     config = _cgan_config(batch_size=8, n_disc=1, model__g_width=4, model__d_width=4)
     family = families.create(config, image_info(("a", "b", "c"), 16))

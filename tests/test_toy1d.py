@@ -12,10 +12,10 @@ from PIL import Image
 
 import toy1d  # configs/toy1d.py (tests/conftest.py puts configs/ on the path)
 from pegasus_jax import train
-from pegasus_jax.config_validation import validate_config
-from pegasus_jax.data_spec import DataInfo
+from pegasus_jax.config.validation import validate_config
+from pegasus_jax.data.spec import DataInfo
 from pegasus_jax.errors import ConfigError, MissingCapabilityError
-from pegasus_jax.evaluators import toy_distance
+from pegasus_jax.evaluation.evaluators import toy_distance
 from pegasus_jax.families.toy1d import FIGURE_NAME, Toy1DGAN
 from pegasus_jax.gan import losses
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
-from pegasus_jax import checkpoint, restore, train
+from pegasus_jax import train
+from pegasus_jax.run import checkpoint, restore
 
 
 def _leaves_equal(a, b):

@@ -28,8 +28,8 @@ import numpy as np
 from pegasus_jax.data import paired, synthetic, transforms
 from pegasus_jax.data.image_folder import load_folder_images
 from pegasus_jax.data.samplers import ClassBalancedSampler, LabelledSampler
+from pegasus_jax.data.spec import SAMPLERS, DataInfo, FieldSpec
 from pegasus_jax.data.tfds_source import ClassImages, DatasetMissingError, load_class_images
-from pegasus_jax.data_spec import SAMPLERS, DataInfo, FieldSpec
 from pegasus_jax.errors import ConfigError
 
 IMAGE_FOLDER = "image_folder"

@@ -2,8 +2,9 @@
 
 CycleGAN learns from two image sets that share no pairs (MNIST digits and coloured digits, or
 MNIST and SVHN house numbers). Domain A is `config.data` itself; domain B is
-`config.data.domain_b` (the fields DOMAIN_FIELDS; its defaults are in the family that has it,
-`families.cyclegan`), with data_dir and download shared, so each domain has its own source, size
+`config.data.domain_b` (the fields DOMAIN_FIELDS; their defaults `domain_b_config` and checks
+`DOMAIN_B_CHECKS` are here, and a family with two domains adds them to its config), with
+data_dir and download shared, so each domain has its own source, size
 and channels. Domain B is read with the same `load_images` as any data set (`domain_configs`
 builds its plain data config).
 
@@ -16,19 +17,60 @@ Labels are not delivered: the domains are unpaired and the translation learns wi
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import ml_collections
 import numpy as np
 
 from pegasus_jax.data.samplers import (_check_enough, _EpochPermutations, _flip_mask,
                                        to_model_range)
+from pegasus_jax.config import checks
+from pegasus_jax.data.spec import TRANSFORMS, DataInfo, FieldSpec
 from pegasus_jax.data.tfds_source import ClassImages
-from pegasus_jax.data_spec import DataInfo, FieldSpec
 from pegasus_jax.errors import ConfigError
 
 DOMAINS = ("a", "b")
 # The fields of config.data.domain_b: what may differ between the two domains.
 DOMAIN_FIELDS = ("name", "path", "classes", "split", "image_size", "channels", "transform")
+
+
+def domain_b_config() -> ml_collections.ConfigDict:
+  """config.data.domain_b: the second domain's data settings (the same names as config.data)."""
+  domain = ml_collections.ConfigDict()
+  domain.name = "mnist"
+  domain.path = ml_collections.config_dict.placeholder(str)  # for name='image_folder'
+  domain.classes = ("all",)
+  domain.split = "train[30000:]"
+  domain.image_size = 32
+  domain.channels = 3
+  domain.transform = "colour"
+  return domain
+
+
+def _classes(value: Any) -> str | None:
+  if isinstance(value, str) or not isinstance(value, (tuple, list)) or not value or any(
+      isinstance(item, bool) or not isinstance(item, (str, int)) or item == "" for item in value):
+    return "must be a non-empty tuple of class names or ids, e.g. ('all',)"
+  return None
+
+
+DOMAIN_B_CHECKS: dict[str, checks.Check] = {
+    "data.domain_b.name": checks.non_empty_str,
+    "data.domain_b.path": checks.optional_str,
+    "data.domain_b.classes": _classes,
+    "data.domain_b.split": checks.non_empty_str,
+    "data.domain_b.image_size": checks.positive_int,
+    "data.domain_b.channels": checks.one_of(1, 3),
+    "data.domain_b.transform": checks.one_of(*TRANSFORMS),
+}
+
+
+def check_domain_channels(config: ml_collections.ConfigDict) -> None:
+  """ConfigError where a domain's transform makes RGB images but its channels are not 3."""
+  for prefix, domain in (("data", config.data), ("data.domain_b", config.data.domain_b)):
+    if domain.transform == "colour" and domain.channels != 3:
+      raise ConfigError(f"config.{prefix}.transform='colour' makes RGB images: set "
+                        f"config.{prefix}.channels=3 (now {domain.channels})")
 
 
 def domain_configs(config: ml_collections.ConfigDict

@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from pegasus_jax.data_spec import FieldSpec
+from pegasus_jax.data.spec import FieldSpec
 from pegasus_jax.errors import ConfigError
 
 NAME = "gaussian_mixture"

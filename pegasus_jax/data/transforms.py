@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pegasus_jax.data_spec import TRANSFORMS
+from pegasus_jax.data.spec import TRANSFORMS
 from pegasus_jax.errors import ConfigError
 
 COLOUR = "colour"

@@ -23,7 +23,7 @@ differentiable: the latent tools' classifier scorer).
 
 Real-image reference statistics cost a pass over thousands of images, so they are cached on disk,
 keyed by data set, split, classes, the network config and a hash of its weights. The cache may
-live on object storage (beside a classifier trained into gs://), through `pegasus_jax.paths`.
+live on object storage (beside a classifier trained into gs://), through `pegasus_jax.run.paths`.
 """
 
 from __future__ import annotations
@@ -40,10 +40,10 @@ import numpy as np
 import scipy.special
 from absl import logging
 
-from pegasus_jax import paths, restore
 from pegasus_jax.errors import ConfigError, UserError
 from pegasus_jax.evaluation import gan_metrics
 from pegasus_jax.families.base import Classifies, require
+from pegasus_jax.run import paths, restore
 
 PEGASUS_SUM = 0.8  # p_a + p_b at least this: the image is (mostly) one of the two classes ...
 PEGASUS_MIN = 0.25  # ... and each gets at least this: it is not just one of them
@@ -70,8 +70,8 @@ def classifier_inception_score(probs: np.ndarray, splits: int = 10) -> tuple[flo
 def pegasus_per_sample(probs: np.ndarray, indices: Sequence[int]) -> np.ndarray:
   """K * min over the K chosen classes of p_class, per sample: 1 for an even split, in [0, 1].
 
-  For two classes 2 * min(p_a, p_b); the classifier scorer (`pegasus_jax.scoring`) computes
-  the same in JAX.
+  For two classes 2 * min(p_a, p_b); the classifier scorer (`pegasus_jax.generation.scoring`)
+  computes the same in JAX.
   """
   probs = np.asarray(probs, np.float64)
   return len(indices) * np.min(probs[:, list(indices)], axis=1)

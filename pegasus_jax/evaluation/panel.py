@@ -20,8 +20,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from pegasus_jax import paths
 from pegasus_jax.evaluation import classifier_metrics as cm
+from pegasus_jax.run import paths
 
 DPI = 100
 

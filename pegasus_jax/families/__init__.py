@@ -1,13 +1,14 @@
 """Families by name: the config's `family` field picks one; the loop never special-cases.
 
-Each family class carries its own config defaults, config checks and checkpoint signature
-(`families.base.Family`); registering it here is the only other step.
+Each family class carries its own name, config defaults, config checks and checkpoint
+signature (`families.base.Family`); listing it in `_FAMILIES` here is the only other step.
 """
 
 from __future__ import annotations
 
 import ml_collections
 
+from pegasus_jax import registry
 from pegasus_jax.errors import ConfigError
 from pegasus_jax.families.base import DataInfo, Family
 from pegasus_jax.families.bigan import BiGAN
@@ -17,15 +18,14 @@ from pegasus_jax.families.cyclegan import CycleGAN
 from pegasus_jax.families.jointgan import JointGAN
 from pegasus_jax.families.toy1d import Toy1DGAN
 
-_FAMILIES: dict[str, type] = {
-    "jointgan": JointGAN,
-    "dcgan": JointGAN,  # a single discriminator: JointGAN with one class (or one class union)
-    "cgan": ConditionalGAN,  # class-conditional G, projection D: configs/cgan_cifar.py
-    "classifier": Classifier,  # the evaluation classifier (no generator): configs/classifier.py
-    "bigan": BiGAN,  # encoder + generator + joint discriminator: configs/bigan_mnist.py
-    "toy1d": Toy1DGAN,  # 1-D toy GAN, minimax vs non-saturating: configs/toy1d.py
-    "cyclegan": CycleGAN,  # two domains, G_ab/G_ba, D_a/D_b: configs/cyclegan_mnist.py
-}
+_FAMILIES: dict[str, type] = registry.by_name((
+    JointGAN,  # 'jointgan', and 'dcgan': a single discriminator is JointGAN with one class
+    ConditionalGAN,  # 'cgan': class-conditional G, projection D (configs/cgan_cifar.py)
+    Classifier,  # the evaluation classifier, no generator (configs/classifier.py)
+    BiGAN,  # encoder + generator + joint discriminator (configs/bigan_mnist.py)
+    Toy1DGAN,  # 1-D toy GAN, minimax vs non-saturating (configs/toy1d.py)
+    CycleGAN,  # two domains, G_ab/G_ba, D_a/D_b (configs/cyclegan_mnist.py)
+))
 
 
 def family_class(name: str) -> type:

@@ -19,7 +19,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from pegasus_jax.data_spec import DataInfo, DataSpec
+from pegasus_jax.data.spec import DataInfo, DataSpec
 from pegasus_jax.errors import MissingCapabilityError
 
 Metrics = Mapping[str, jax.Array]
@@ -29,11 +29,14 @@ Visuals = dict[str, np.ndarray]  # name -> uint8 image (H, W, C), written as PNG
 class Family(Protocol):
   """The contract between a family and `train.train_and_evaluate`.
 
-  Class-level parts (used before any data is read): `default_config()` gives the family's whole
-  field set with defaults, `check_config(config)` raises `ConfigError` for its own fields, and
-  `signature_fields` lists the fields a resume must not change.
+  Class-level parts (used before any data is read): `name` is what `config.family` says to
+  choose it (the registry's key, `families._FAMILIES`), `default_config()` gives the family's
+  whole field set with defaults (its `family` field set to `name`), `check_config(config)`
+  raises `ConfigError` for its own fields, and `signature_fields` lists the fields a resume must
+  not change.
   """
 
+  name: ClassVar[str]
   signature_fields: ClassVar[tuple[str, ...]]
 
   #: Labels for per-class metric vectors: a metric of shape (K,) is logged as name/label.

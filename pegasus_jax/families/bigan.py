@@ -28,15 +28,16 @@ import ml_collections
 import numpy as np
 import optax
 
-from pegasus_jax import config_checks as checks
-from pegasus_jax import imaging, precision
-from pegasus_jax.config_defaults import base_config, flatten_config
-from pegasus_jax.data_spec import FieldSpec
+from pegasus_jax import imaging
+from pegasus_jax.config import checks
+from pegasus_jax.config.defaults import base_config, flatten_config
+from pegasus_jax.data.spec import FieldSpec
 from pegasus_jax.errors import ConfigError
 from pegasus_jax.families.base import DataInfo, Metrics, Visuals
-from pegasus_jax.families.flax_variables import apply_with_model_state, split_variables
 from pegasus_jax.gan import losses, training
 from pegasus_jax.models import bigan as nets
+from pegasus_jax.models.flax_variables import apply_with_model_state, split_variables
+from pegasus_jax.run import precision
 
 PyTree = Any
 LOSSES = ("nonsaturating", "minimax")
@@ -64,7 +65,7 @@ class BiGANState:
 def bigan_config() -> ml_collections.ConfigDict:
   """The BiGAN field set: loop and data fields (MNIST, unlabelled) plus networks and Adam."""
   config = base_config()
-  config.family = "bigan"
+  config.family = BiGAN.name
   config.batch_size = 128
   config.total_steps = 187_200  # the paper's 400 epochs of MNIST's 60k images at batch 128
   config.loss = "nonsaturating"  # 'nonsaturating' | 'minimax'
@@ -126,24 +127,10 @@ def check_bigan_config(config: ml_collections.ConfigDict) -> None:
                       "('3+5',)")
 
 
-def adam_with_l2(optimizer: ml_collections.ConfigDict, total_steps: int
-                 ) -> optax.GradientTransformation:
-  """Adam with coupled L2 decay (wd * params added to the gradient before Adam's scaling).
-
-  Coupled, not AdamW: the write-up's PyTorch `Adam(weight_decay=...)` and the authors' Theano
-  regulariser both add the L2 gradient, so this is the decay they tuned.
-  """
-  lr = optimizer.lr
-  if optimizer.schedule == "linear":
-    lr = optax.linear_schedule(lr, 0.0, max(1, total_steps))
-  return optax.chain(optax.add_decayed_weights(optimizer.weight_decay),
-                     optax.scale_by_adam(b1=optimizer.b1, b2=optimizer.b2),
-                     optax.scale_by_learning_rate(lr))
-
-
 class BiGAN:
   """Family 'bigan': encoder, generator and joint discriminator; encodes and generates."""
 
+  name = "bigan"
   signature_fields = ("data.name", "data.classes", "data.image_size", "data.channels", "model")
   default_config = staticmethod(bigan_config)
   check_config = staticmethod(check_bigan_config)
@@ -167,8 +154,8 @@ class BiGAN:
                                                  leaky_slope=model.leaky_slope,
                                                  norm=model.d_norm, initializer=model.init,
                                                  dtype=dtype)
-    self.eg_tx = adam_with_l2(config.optimizer, config.total_steps)
-    self.d_tx = adam_with_l2(config.optimizer, config.total_steps)
+    self.eg_tx = training.adam_with_l2(config.optimizer, config.total_steps)
+    self.d_tx = training.adam_with_l2(config.optimizer, config.total_steps)
     self._generate_jit = jax.jit(self.generate)
     self._reconstruct_jit = jax.jit(lambda state, images: self.generate(
         state, self.encode(state, images)))

@@ -5,7 +5,7 @@ label enters as an inner product with the image features, and the generator's ba
 a per-class gain and bias (`models.sngan_resnet`, `num_classes` > 0). Batches are labelled
 ({'image', 'label'}, `data.sampler='labelled'`, uniform over the images of `data.classes`); fake
 labels are drawn uniformly. The recipe fields (loss, n_disc, Adam schedule, EMA, DiffAugment,
-gradient penalty) mean what they mean for JointGAN (`families.jointgan.gan_config`).
+gradient penalty) mean what they mean for JointGAN (`families.gan_recipe.gan_config`).
 
 It generates from a prior (labels i mod K for the i-th latent, so any N samples are class
 balanced) and conditionally (`generate_conditional`, `sample --class=horse`); its picture has
@@ -23,15 +23,15 @@ import numpy as np
 import optax
 
 from pegasus_jax import imaging
-from pegasus_jax.data_spec import FieldSpec
+from pegasus_jax.config.recipes import use_sngan_recipe
+from pegasus_jax.data.spec import FieldSpec
 from pegasus_jax.errors import ConfigError
 from pegasus_jax.families.base import DataInfo, Metrics, Visuals
-from pegasus_jax.families.flax_variables import apply_with_model_state
-from pegasus_jax.families.jointgan import (GANRecipe, GANState, build_discriminator_kwargs,
-                                           build_generator, check_gan_config, gan_config,
-                                           use_sngan_recipe)
+from pegasus_jax.families.gan_recipe import (GANRecipe, GANState, build_discriminator_kwargs,
+                                             build_generator, check_gan_config, gan_config)
 from pegasus_jax.gan import losses, regularizers
 from pegasus_jax.models import sngan_resnet
+from pegasus_jax.models.flax_variables import apply_with_model_state
 
 PyTree = Any
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
@@ -41,7 +41,7 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 def cgan_config() -> ml_collections.ConfigDict:
   """The conditional GAN's field set: the GAN fields, labelled batches, ResNet networks."""
   config = use_sngan_recipe(gan_config())
-  config.family = "cgan"
+  config.family = ConditionalGAN.name
   config.data.sampler = "labelled"
   config.data.classes = CIFAR10_CLASSES
   return config
@@ -50,6 +50,7 @@ def cgan_config() -> ml_collections.ConfigDict:
 class ConditionalGAN(GANRecipe):
   """Family 'cgan': one generator and one projection discriminator over K classes."""
 
+  name = "cgan"
   default_config = staticmethod(cgan_config)
 
   @staticmethod

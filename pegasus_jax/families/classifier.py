@@ -5,8 +5,8 @@ in row k, so the label of every image is its row index and every step is class-b
 augmentation (random crop after zero padding, horizontal flip) runs on device inside the jitted
 step from `fold_in(rng, step)`, so it is deterministic per step and a resumed run is exact.
 It has no generator and no pictures. It `Classifies`: the held-out accuracy evaluator
-(`pegasus_jax.evaluators`, `config.evals.heldout`, which also fits the calibration temperature)
-and the classifier metrics of GAN samples use its `predict`. The network, optimiser and
+(`pegasus_jax.evaluation.evaluators`, `config.evals.heldout`, which also fits the calibration
+temperature) and the classifier metrics of GAN samples use its `predict`. The network, optimiser and
 test-time views are the recipe's choice (`families/classifier_recipe.py`).
 """
 
@@ -21,15 +21,15 @@ import ml_collections
 import numpy as np
 import optax
 
-from pegasus_jax import config_checks as checks
-from pegasus_jax import precision, runtime
-from pegasus_jax.config_defaults import base_config, flatten_config
-from pegasus_jax.data_spec import FieldSpec
+from pegasus_jax.config import checks
+from pegasus_jax.config.defaults import base_config, flatten_config
+from pegasus_jax.data.spec import FieldSpec
 from pegasus_jax.errors import ConfigError
+from pegasus_jax.families.base import DataInfo, Metrics, Visuals
 from pegasus_jax.families.classifier_recipe import (MODELS, TEST_TIME_VIEWS, build_model,
                                                   build_optimizer, predict_with_views)
-from pegasus_jax.families.base import DataInfo, Metrics, Visuals
 from pegasus_jax.models import resnet
+from pegasus_jax.run import precision, runtime
 
 PyTree = Any
 EVAL_BATCH = 500  # images per jitted evaluation call (fixed shape: one compile)
@@ -90,7 +90,7 @@ def classifier_config() -> ml_collections.ConfigDict:
   held-out split.
   """
   config = base_config()
-  config.family = "classifier"
+  config.family = Classifier.name
   config.total_steps = 30_000
   config.batch_size = 16  # per class: 160 images a step for CIFAR-10
   config.data.classes = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
@@ -158,6 +158,7 @@ FIELD_CHECKS: dict[str, checks.Check] = {
 class Classifier:
   """Family 'classifier': softmax cross-entropy over the K configured classes."""
 
+  name = "classifier"
   signature_fields = ("data.name", "data.classes", "data.image_size", "data.channels", "model")
   default_config = staticmethod(classifier_config)
 

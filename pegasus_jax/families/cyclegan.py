@@ -38,14 +38,16 @@ import ml_collections
 import numpy as np
 import optax
 
-from pegasus_jax import config_checks as checks
-from pegasus_jax import imaging, precision
-from pegasus_jax.config_defaults import base_config, flatten_config
-from pegasus_jax.data_spec import TRANSFORMS, FieldSpec
+from pegasus_jax import imaging
+from pegasus_jax.config import checks
+from pegasus_jax.config.defaults import base_config, flatten_config
+from pegasus_jax.data import paired
+from pegasus_jax.data.spec import FieldSpec
 from pegasus_jax.errors import ConfigError
 from pegasus_jax.families.base import DataInfo, Metrics, Visuals
-from pegasus_jax.gan import training
+from pegasus_jax.gan import losses, training
 from pegasus_jax.models.cyclegan import PatchDiscriminator, ResnetGenerator, init_params
+from pegasus_jax.run import precision
 
 PyTree = Any
 DIRECTIONS = ("a_to_b", "b_to_a")
@@ -70,23 +72,10 @@ class CycleGANState:
   d_opt_state: PyTree
 
 
-def domain_b_config() -> ml_collections.ConfigDict:
-  """config.data.domain_b: the second domain's data settings (the same names as config.data)."""
-  domain = ml_collections.ConfigDict()
-  domain.name = "mnist"
-  domain.path = ml_collections.config_dict.placeholder(str)  # for name='image_folder'
-  domain.classes = ("all",)
-  domain.split = "train[30000:]"
-  domain.image_size = 32
-  domain.channels = 3
-  domain.transform = "colour"
-  return domain
-
-
 def cyclegan_config() -> ml_collections.ConfigDict:
   """MNIST (grey, 32x32, train[:30000]) <-> coloured MNIST (RGB, train[30000:]), lambda 10."""
   config = base_config()
-  config.family = "cyclegan"
+  config.family = CycleGAN.name
   config.total_steps = 20_000
   config.batch_size = 32  # images of each domain per step
   config.num_sample_images = 10  # columns of the translation pictures
@@ -99,7 +88,7 @@ def cyclegan_config() -> ml_collections.ConfigDict:
   config.data.image_size = 32  # 28x28 digits resized to 32x32
   config.data.channels = 1  # MNIST stays grey: the generator to B invents the colours
   config.data.random_flip = False  # mirrored digits are not digits
-  config.data.domain_b = domain_b_config()
+  config.data.domain_b = paired.domain_b_config()
 
   config.cycle_weight = 10.0  # lambda of the L1 cycle-consistency loss
   config.identity_weight = 0.0  # L1 identity loss weight (paper: 0.5 * lambda); 0 = off
@@ -129,24 +118,10 @@ def cyclegan_config() -> ml_collections.ConfigDict:
   return config
 
 
-def _classes(value: Any) -> str | None:
-  if isinstance(value, str) or not isinstance(value, (tuple, list)) or not value or any(
-      isinstance(item, bool) or not isinstance(item, (str, int)) or item == "" for item in value):
-    return "must be a non-empty tuple of class names or ids, e.g. ('all',)"
-  return None
-
-
 FIELD_CHECKS: dict[str, checks.Check] = {
     "cycle_weight": checks.non_negative_float,
     "identity_weight": checks.non_negative_float,
     "cycle_noise": checks.non_negative_float,
-    "data.domain_b.name": checks.non_empty_str,
-    "data.domain_b.path": checks.optional_str,
-    "data.domain_b.classes": _classes,
-    "data.domain_b.split": checks.non_empty_str,
-    "data.domain_b.image_size": checks.positive_int,
-    "data.domain_b.channels": checks.one_of(1, 3),
-    "data.domain_b.transform": checks.one_of(*TRANSFORMS),
     "model.g_width": checks.positive_int,
     "model.g_downsamples": checks.non_negative_int,
     "model.g_blocks": checks.non_negative_int,
@@ -159,21 +134,6 @@ FIELD_CHECKS: dict[str, checks.Check] = {
 }
 
 
-def least_squares_d_loss(real_scores: jax.Array, fake_scores: jax.Array) -> jax.Array:
-  """0.5 * (E[(D(real) - 1)^2] + E[D(fake)^2]): LSGAN (Mao et al. 2017), as CycleGAN uses it."""
-  return 0.5 * (jnp.mean(jnp.square(real_scores - 1.0)) + jnp.mean(jnp.square(fake_scores)))
-
-
-def least_squares_g_loss(fake_scores: jax.Array) -> jax.Array:
-  """E[(D(G(x)) - 1)^2]: the generator wants its images scored as real."""
-  return jnp.mean(jnp.square(fake_scores - 1.0))
-
-
-def mean_absolute_error(originals: jax.Array, outputs: jax.Array) -> jax.Array:
-  """L1 per pixel, the cycle and identity losses: zero exactly when the output is the original."""
-  return jnp.mean(jnp.abs(outputs - originals))
-
-
 def _as_channels(images: np.ndarray, channels: int) -> np.ndarray:
   """Grey images repeated to RGB, so both domains fit one picture."""
   return np.repeat(images, channels, axis=-1) if images.shape[-1] < channels else images
@@ -182,6 +142,7 @@ def _as_channels(images: np.ndarray, channels: int) -> np.ndarray:
 class CycleGAN:
   """Family 'cyclegan': G_ab, G_ba, D_a, D_b on unpaired batches {'a', 'b'}."""
 
+  name = "cyclegan"
   signature_fields = ("data.name", "data.transform", "data.image_size", "data.channels",
                       "data.domain_b.name", "data.domain_b.transform",
                       "data.domain_b.image_size", "data.domain_b.channels", "model")
@@ -189,15 +150,12 @@ class CycleGAN:
 
   @staticmethod
   def check_config(config: ml_collections.ConfigDict) -> None:
-    checks.run_checks(flatten_config(config), FIELD_CHECKS)
+    checks.run_checks(flatten_config(config), {**FIELD_CHECKS, **paired.DOMAIN_B_CHECKS})
     data, domain_b = config.data, config.data.domain_b
     if data.sampler != "paired":
       raise ConfigError(f"config.data.sampler={data.sampler!r}: CycleGAN learns from one "
                         "unpaired batch of each domain; use 'paired'")
-    for prefix, domain in (("data", data), ("data.domain_b", domain_b)):
-      if domain.transform == "colour" and domain.channels != 3:
-        raise ConfigError(f"config.{prefix}.transform='colour' makes RGB images: set "
-                          f"config.{prefix}.channels=3 (now {domain.channels})")
+    paired.check_domain_channels(config)
     if domain_b.image_size != data.image_size:
       raise ConfigError(f"config.data.domain_b.image_size={domain_b.image_size} must equal "
                         f"config.data.image_size={data.image_size}: the generators keep the size")
@@ -304,19 +262,19 @@ class CycleGAN:
     total = 0.0
     for direction in DIRECTIONS:
       source, target = SOURCE[direction], TARGET[direction]
-      adversarial = least_squares_g_loss(self._score(d_params, fake[target], target))
+      adversarial = losses.least_squares_g_loss(self._score(d_params, fake[target], target))
       on_the_way_back = fake[target]
       if self.cycle_noise:
         noise = jax.random.normal(jax.random.fold_in(noise_key, DIRECTIONS.index(direction)),
                                   on_the_way_back.shape)
         on_the_way_back = on_the_way_back + self.cycle_noise * noise
       back = self._generate(g_params, on_the_way_back, REVERSE[direction])
-      cycle = mean_absolute_error(real[source], back)
+      cycle = losses.mean_absolute_error(real[source], back)
       parts[f"g_adversarial_{direction}"] = adversarial
       parts[f"cycle_{source}"] = cycle
       total = total + adversarial + self.cycle_weight * cycle
       if self.identity_weight:
-        parts[f"identity_{target}"] = mean_absolute_error(real[target], identity[target])
+        parts[f"identity_{target}"] = losses.mean_absolute_error(real[target], identity[target])
         total = total + self.identity_weight * parts[f"identity_{target}"]
     return total, (fake, parts)
 
@@ -327,7 +285,7 @@ class CycleGAN:
     for domain in ("a", "b"):
       scores = self._score(d_params, jnp.concatenate([real[domain], fake[domain]]), domain)
       real_scores, fake_scores = jnp.split(scores, [len(real[domain])])
-      parts[f"d_loss_{domain}"] = least_squares_d_loss(real_scores, fake_scores)
+      parts[f"d_loss_{domain}"] = losses.least_squares_d_loss(real_scores, fake_scores)
       parts[f"d_real_{domain}"] = jnp.mean(real_scores)
       parts[f"d_fake_{domain}"] = jnp.mean(fake_scores)
     return parts["d_loss_a"] + parts["d_loss_b"], parts

@@ -21,7 +21,7 @@ d_real, d_fake (mean D of the real batch and of G's samples), and both gradient 
 saturating G shows g_grad_norm near 0 while d_fake is near 0). The picture `distributions`
 (matplotlib, at every sample step) puts the real histogram, the generated histogram and the
 discriminator's D(x) on one axis. W1 and mode coverage come from the 'toy_distance' evaluator
-(`pegasus_jax.evaluators.toy_distance`), which needs `latents` and `sample_points`.
+(`pegasus_jax.evaluation.evaluators.toy_distance`), which needs `latents` and `sample_points`.
 """
 
 from __future__ import annotations
@@ -29,20 +29,20 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 import flax
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
 
-from pegasus_jax import config_checks as checks
-from pegasus_jax import precision
-from pegasus_jax.config_defaults import base_config, flatten_config
-from pegasus_jax.data_spec import FieldSpec
+from pegasus_jax.config import checks
+from pegasus_jax.config.defaults import base_config, flatten_config
+from pegasus_jax.data.spec import FieldSpec
 from pegasus_jax.errors import ConfigError
 from pegasus_jax.families.base import DataInfo, Metrics, Visuals
-from pegasus_jax.gan import losses
+from pegasus_jax.gan import distribution_figure, losses
+from pegasus_jax.models import mlp
+from pegasus_jax.run import precision
 
 PyTree = Any
 TOY_LOSSES = ("nonsaturating", "minimax")  # the two losses of the write-up's lesson
@@ -64,24 +64,10 @@ class Toy1DState:
   d_opt_state: PyTree
 
 
-class MLP(nn.Module):
-  """Dense(hidden) -> LeakyReLU -> Dense(hidden) -> LeakyReLU -> Dense(out): three layers."""
-
-  hidden: int
-  out: int
-  leaky_slope: float
-
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    for _ in range(2):
-      x = nn.leaky_relu(nn.Dense(self.hidden)(x), self.leaky_slope)
-    return nn.Dense(self.out)(x)
-
-
 def toy1d_config() -> ml_collections.ConfigDict:
   """The toy GAN's whole field set: a two-mode mixture, MLPs, Adam, W1 evaluation."""
   config = base_config()
-  config.family = "toy1d"
+  config.family = Toy1DGAN.name
   config.total_steps = 4_000
   config.batch_size = 100
   config.log_every = 50
@@ -112,7 +98,7 @@ def toy1d_config() -> ml_collections.ConfigDict:
   config.optimizer.b1 = 0.5
   config.optimizer.b2 = 0.999
 
-  # W1 to the real data and mode coverage (pegasus_jax/evaluators/toy_distance.py).
+  # W1 to the real data and mode coverage (pegasus_jax/evaluation/evaluators/toy_distance.py).
   config.eval_every = 200
   config.evals.toy_distance = ml_collections.ConfigDict(
       dict(type="toy_distance", num_samples=10_000, radius_stds=2.0, min_share=0.1))
@@ -139,6 +125,7 @@ FIELD_CHECKS: dict[str, checks.Check] = {
 class Toy1DGAN:
   """Family 'toy1d': an MLP generator of scalars against an MLP discriminator."""
 
+  name = "toy1d"
   signature_fields = ("data.name", "data.mixture_means", "data.mixture_stds",
                       "data.mixture_weights", "model")
   default_config = staticmethod(toy1d_config)
@@ -166,8 +153,8 @@ class Toy1DGAN:
     self.loss = config.loss
     self.z_dim = config.model.z_dim
     self.examples_per_step = config.batch_size
-    self.generator = MLP(config.model.hidden, 1, config.model.leaky_slope)
-    self.discriminator = MLP(config.model.hidden, 1, config.model.leaky_slope)
+    self.generator = mlp.MLP(config.model.hidden, 1, config.model.leaky_slope)
+    self.discriminator = mlp.MLP(config.model.hidden, 1, config.model.leaky_slope)
     opt = config.optimizer
     self.g_tx = optax.adam(opt.g_lr, b1=opt.b1, b2=opt.b2)
     self.d_tx = optax.adam(opt.d_lr, b1=opt.b1, b2=opt.b2)
@@ -245,8 +232,7 @@ class Toy1DGAN:
   def visual_inputs(self, rng: jax.Array, num: int, batch: Mapping[str, np.ndarray]
                     ) -> tuple[jax.Array, np.ndarray]:
     """`num` fixed latents and `num` real points (one seeded draw, the same for every picture)."""
-    # Imported here, not at the top: pegasus_jax.data imports TensorFlow, which families keep
-    # out of their import (see data_spec); the loop has loaded it already when this runs.
+    # Imported here, not at the top: only the pictures need the mixture's sampler.
     from pegasus_jax.data.synthetic import GaussianMixture  # pylint: disable=g-import-not-at-top
     latent_key, real_key = jax.random.split(rng)
     data = self.config.data
@@ -266,47 +252,5 @@ class Toy1DGAN:
     grid = np.linspace(*self.plot_range, 401, dtype=np.float32)
     fake, d_curve = jax.device_get(self._figure_data_jit(state, latents, grid))
     title = f"{self.loss} loss, step {int(state.step)}"
-    return {FIGURE_NAME: render_distributions(real, fake, grid, d_curve, self.plot_range,
-                                              title)}
-
-
-def _histogram_density(points: np.ndarray, plot_range: tuple[float, float], bins: int
-                       ) -> tuple[np.ndarray, np.ndarray, int]:
-  """Bin heights scaled so the whole sample (not just the part in range) has area 1; edges;
-  how many points fall outside the range (shown in the legend instead of silently dropped)."""
-  counts, edges = np.histogram(points, bins=bins, range=plot_range)
-  width = edges[1] - edges[0]
-  outside = int(len(points) - counts.sum())
-  return counts / (len(points) * width), edges, outside
-
-
-def render_distributions(real: np.ndarray, fake: np.ndarray, grid: np.ndarray,
-                         d_curve: np.ndarray, plot_range: tuple[float, float], title: str,
-                         bins: int = 80) -> np.ndarray:
-  """The write-up's figure as uint8 (H, W, 3): histograms of real and generated points and the
-  discriminator's D(x), one axis (densities and probabilities share the y scale)."""
-  # matplotlib is imported on first use: only this picture needs it. The Agg canvas is used
-  # directly (no pyplot), so no global figure state and no display are involved.
-  from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=g-import-not-at-top
-  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
-
-  figure = Figure(figsize=(5.0, 3.4), dpi=100)
-  canvas = FigureCanvasAgg(figure)
-  axis = figure.add_subplot()
-  top = 1.05
-  for points, label, color in ((real, "real", "tab:blue"), (fake, "generated", "tab:orange")):
-    heights, edges, outside = _histogram_density(np.asarray(points), plot_range, bins)
-    if outside:
-      label = f"{label} ({outside} outside)"
-    axis.stairs(heights, edges, fill=True, alpha=0.45, color=color, label=label)
-    top = max(top, 1.05 * float(heights.max()))  # a collapsed generator's spike stays in view
-  axis.plot(grid, d_curve, color="tab:green", linewidth=1.8, label="D(x)")
-  axis.axhline(0.5, color="grey", linewidth=0.6, linestyle=":")
-  axis.set_xlim(*plot_range)
-  axis.set_ylim(0.0, top)
-  axis.set_xlabel("x")
-  axis.set_title(title, fontsize=10)
-  axis.legend(loc="upper right", fontsize=7)
-  figure.tight_layout()
-  canvas.draw()
-  return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+    return {FIGURE_NAME: distribution_figure.render_distributions(
+        real, fake, grid, d_curve, self.plot_range, title)}

@@ -9,6 +9,9 @@ over classes of `generator_loss`.
 must be kept (roughly) 1-Lipschitz, by the gradient penalty (`gan.regularizers`, WGAN-GP) or
 spectral norm. For it and for 'hinge' the outputs are unbounded scores, not logits of a
 probability: `critic_metrics` reports them as such.
+
+The least-squares losses (LSGAN, as CycleGAN uses them) and the L1 reconstruction error reduce
+over everything: one scalar per discriminator or per translation direction.
 """
 
 from __future__ import annotations
@@ -53,3 +56,19 @@ def critic_metrics(kind: str, real_logits: jax.Array, fake_logits: jax.Array
             "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits), axis=-1)}
   real, fake = jnp.mean(real_logits, axis=-1), jnp.mean(fake_logits, axis=-1)
   return {"critic_real": real, "critic_fake": fake, "wasserstein_estimate": real - fake}
+
+
+# -- least squares and L1 (CycleGAN) ----------------------------------------------------------
+def least_squares_d_loss(real_scores: jax.Array, fake_scores: jax.Array) -> jax.Array:
+  """0.5 * (E[(D(real) - 1)^2] + E[D(fake)^2]): LSGAN (Mao et al. 2017), as CycleGAN uses it."""
+  return 0.5 * (jnp.mean(jnp.square(real_scores - 1.0)) + jnp.mean(jnp.square(fake_scores)))
+
+
+def least_squares_g_loss(fake_scores: jax.Array) -> jax.Array:
+  """E[(D(G(x)) - 1)^2]: the generator wants its images scored as real."""
+  return jnp.mean(jnp.square(fake_scores - 1.0))
+
+
+def mean_absolute_error(originals: jax.Array, outputs: jax.Array) -> jax.Array:
+  """L1 per pixel, the cycle and identity losses: zero exactly when the output is the original."""
+  return jnp.mean(jnp.abs(outputs - originals))

@@ -1,1 +1,2 @@
-"""Flax linen networks shared by the GAN families."""
+"""Flax linen networks, by architecture (no losses, optimisers or training here), and
+`flax_variables`: how the families keep a network's parameters apart from its model state."""

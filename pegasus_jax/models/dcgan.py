@@ -7,7 +7,7 @@ Spectral norm uses `flax.linen.SpectralNorm`, whose power-iteration vector `u` a
 `sigma` live in the mutable collection `spectral`: updated when `update_stats=True` (the
 discriminator's own training pass) and frozen otherwise (the generator's loss, evaluation).
 
-`dtype` is the compute dtype (config.precision, `pegasus_jax.precision`): convolutions, dense
+`dtype` is the compute dtype (config.precision, `pegasus_jax.run.precision`): convolutions, dense
 layers and batch norm's output run in it; parameters, batch-norm statistics and spectral norm's
 power iteration stay float32 (it normalises the float32 kernel before the layer casts it). The
 images G returns and the logits D returns are float32, and D's logit layer, a sliver of the

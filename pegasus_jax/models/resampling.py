@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 
-from pegasus_jax.precision import add_bias
+from pegasus_jax.run.precision import add_bias
 
 Initializer = Callable[..., jax.Array]
 

@@ -50,11 +50,11 @@ pessimistic and each ratio compares two moments of a noisy machine):
 So both networks default to conv_impl='matmul': 4-6x faster for the stacked discriminators
 (K >= 2, the JointGAN case), and on this CPU faster for the un-vmapped generator too.
 
-`dtype` is the compute dtype (config.precision, `pegasus_jax.precision`): every `PatchConv` (both
-impls), the input Dense and the batch norms' outputs run in it. Parameters, batch-norm
-statistics (Flax reduces them in float32) and spectral norm's power iteration stay float32.
-G's images are float32; D's pooled features are summed and its head (logit layer and
-projection) computed in float32, since they go straight into the loss.
+`dtype` is the compute dtype (config.precision, `pegasus_jax.run.precision`): every `PatchConv`
+(both impls), the input Dense and the batch norms' outputs run in it. Parameters, batch-norm
+statistics (Flax reduces them in float32) and spectral norm's power iteration stay float32. G's
+images are float32; D's pooled features are summed and its head (logit layer and projection)
+computed in float32, since they go straight into the loss.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ from flax import linen as nn
 
 from pegasus_jax.models.dcgan import SPECTRAL_COLLECTION
 from pegasus_jax.models.resampling import depth_to_space, space_to_depth
-from pegasus_jax.precision import add_bias
+from pegasus_jax.run.precision import add_bias
 
 Initializer = Callable[..., jax.Array]
 

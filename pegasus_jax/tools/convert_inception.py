@@ -22,17 +22,17 @@ from typing import Sequence
 
 import numpy as np
 
-from pegasus_jax.evaluation import inception
+from pegasus_jax.evaluation import fid_weights
 
 
 def convert(pth: str | os.PathLike[str], out: str | os.PathLike[str]) -> int:
     """Writes `out` (.npz) from pytorch-fid's `pth`; returns the number of arrays."""
     state_dict = {
         name: value
-        for name, value in inception.read_torch_state_dict(pth).items()
+        for name, value in fid_weights.read_torch_state_dict(pth).items()
         if not name.endswith(".num_batches_tracked")
     }
-    inception.state_dict_to_variables(state_dict)  # strict check; raises ValueError
+    fid_weights.state_dict_to_variables(state_dict)  # strict check; raises ValueError
     with open(out, "wb") as f:  # a file object keeps np.savez from renaming `out`
         np.savez(f, **state_dict)
     return len(state_dict)
@@ -40,7 +40,7 @@ def convert(pth: str | os.PathLike[str], out: str | os.PathLike[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pth", required=True, help=f"path to {inception.FID_WEIGHTS_FILENAME}")
+    parser.add_argument("--pth", required=True, help=f"path to {fid_weights.FID_WEIGHTS_FILENAME}")
     parser.add_argument("--out", required=True, help="path of the .npz to write")
     args = parser.parse_args(argv)
     count = convert(args.pth, args.out)

@@ -1,4 +1,4 @@
-"""Exports a trained classifier run for inference: `run.json` + `weights.npz` (see run_export).
+"""Exports a trained classifier run for inference: `run.json` + `weights.npz` (see run/export.py).
 
   python -m pegasus_jax.tools.export_classifier --workdir=runs/judge --out=assets/judge \
       [--data_dir=../shared/tensorflow_datasets]
@@ -14,7 +14,8 @@ import argparse
 import sys
 from typing import Sequence
 
-from pegasus_jax import restore, run_export
+from pegasus_jax.run import export as run_export
+from pegasus_jax.run import restore
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,7 +9,7 @@ import jax
 import numpy as np
 from clu import metric_writers
 
-from pegasus_jax import event_files, paths
+from pegasus_jax.run import event_files, paths
 
 
 def create_writer(workdir: str) -> metric_writers.MetricWriter:
@@ -17,7 +17,7 @@ def create_writer(workdir: str) -> metric_writers.MetricWriter:
 
   A local workdir gets clu's default (tf.summary) writer; one on object storage, or any
   workdir where TensorFlow is not installed, gets `event_files.EventFileWriter`, which writes
-  the same events through `pegasus_jax.paths`.
+  the same events through `pegasus_jax.run.paths`.
   """
   if jax.process_index() > 0 or (paths.is_local(workdir) and _has_tensorflow()):
     return metric_writers.create_default_writer(

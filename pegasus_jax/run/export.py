@@ -21,9 +21,10 @@ import jax
 import ml_collections
 import numpy as np
 
-from pegasus_jax import families, paths, runtime
-from pegasus_jax.data_spec import DataInfo
+from pegasus_jax import families
+from pegasus_jax.data.spec import DataInfo
 from pegasus_jax.errors import UserError
+from pegasus_jax.run import paths, runtime
 
 FORMAT = "pegasus_jax.exported_run/1"
 MANIFEST = "run.json"

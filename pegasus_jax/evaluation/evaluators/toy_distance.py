@@ -29,12 +29,13 @@ import ml_collections
 import numpy as np
 import scipy.stats
 
-from pegasus_jax import config_checks as checks
-from pegasus_jax import runtime
+from pegasus_jax.config import checks
 from pegasus_jax.data import synthetic
-from pegasus_jax.data_spec import DataInfo
+from pegasus_jax.data.spec import DataInfo
 from pegasus_jax.errors import ConfigError, MissingCapabilityError
+from pegasus_jax.run import runtime
 
+NAME = "toy_distance"  # config.evals.<entry>.type
 OPTIONS = {"num_samples": 10_000, "radius_stds": 2.0, "min_share": 0.1}
 
 

@@ -14,10 +14,12 @@ from typing import Any
 import jax
 import ml_collections
 
-from pegasus_jax import checkpoint, families, paths, run_export, runtime
-from pegasus_jax.data_spec import DataInfo
+from pegasus_jax import families
+from pegasus_jax.data.spec import DataInfo
 from pegasus_jax.errors import RunNotFoundError
 from pegasus_jax.families.base import Family
+from pegasus_jax.run import checkpoint, paths, runtime
+from pegasus_jax.run import export as run_export
 
 
 @dataclasses.dataclass

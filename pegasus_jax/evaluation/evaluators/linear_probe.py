@@ -26,14 +26,15 @@ import ml_collections
 import numpy as np
 import optax
 
-from pegasus_jax import config_checks as checks
 from pegasus_jax import data
-from pegasus_jax.data_spec import DataInfo
+from pegasus_jax.config import checks
+from pegasus_jax.data.spec import DataInfo
 from pegasus_jax.errors import ConfigError
 from pegasus_jax.families.base import Encodes, require
 
 ENCODE_BATCH = 1_000  # images per jitted encoder call (fixed shape: one compile)
 
+NAME = "linear_probe"  # config.evals.<entry>.type
 OPTIONS = {
     "train_split": "train",
     "test_split": "test",

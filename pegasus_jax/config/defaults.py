@@ -27,7 +27,7 @@ def base_config() -> ml_collections.ConfigDict:
   # normalisation statistics, spectral norm, outputs and losses stay float32 (`precision`).
   config.precision = "float32"
   # Periodic evaluation every eval_every steps (0 = off), by the evaluators named in `evals`
-  # (`pegasus_jax.evaluators`): config.evals.NAME = ConfigDict(type=..., options...).
+  # (`pegasus_jax.evaluation.evaluators`): config.evals.NAME = ConfigDict(type=..., options...).
   config.eval_every = 0
   config.evals = ml_collections.ConfigDict()
   # Keep the best checkpoint by this evaluation scalar ('' = off) beside the latest ones, in

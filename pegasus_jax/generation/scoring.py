@@ -15,8 +15,7 @@ plus the params it reads (passed as jit arguments, never baked in as constants).
   easily fooled by images off the data manifold, the discriminators pull back towards it.
 
 Adding a scorer: write a factory `factory(run, options) -> Scorer` (`options`: the
-`--scorer_option key=value` pairs) and register it with `register_scorer(name, factory)` at
-import time of a module that `pegasus_jax.latent` imports (or list it in `_SCORERS` below).
+`--scorer_option key=value` pairs) and list `ScorerType(name, factory)` in `_SCORERS` below.
 """
 
 from __future__ import annotations
@@ -28,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from pegasus_jax import registry
 from pegasus_jax.errors import ConfigError
 from pegasus_jax.evaluation import classifier_metrics as cm
 from pegasus_jax.families.base import GeneratesFromPrior, ScoresWithDiscriminators, require
@@ -47,12 +47,14 @@ class Scorer:
 
 
 ScorerFactory = Callable[[Any, Mapping[str, str]], Scorer]
-_SCORERS: dict[str, ScorerFactory] = {}
 
 
-def register_scorer(name: str, factory: ScorerFactory) -> None:
-  """Make `factory` available as `--scorer=name` in `pegasus_jax.latent`."""
-  _SCORERS[name] = factory
+@dataclasses.dataclass(frozen=True)
+class ScorerType:
+  """A scorer by name: what `--scorer=name` builds, `create(run, options) -> Scorer`."""
+
+  name: str
+  create: ScorerFactory
 
 
 def scorer_names() -> tuple[str, ...]:
@@ -81,7 +83,7 @@ def create_scorer(name: str, run: Any, options: Mapping[str, str] | None = None)
   """The scorer `name` for a loaded run (`restore.TrainedRun`)."""
   if name not in _SCORERS:
     raise ConfigError(f"--scorer={name!r} is unknown; available: {list(scorer_names())}")
-  return _SCORERS[name](run, dict(options or {}))
+  return _SCORERS[name].create(run, dict(options or {}))
 
 
 def _discriminator_scorer(run: Any, options: Mapping[str, str], single: bool) -> Scorer:
@@ -107,8 +109,6 @@ def _discriminator_scorer(run: Any, options: Mapping[str, str], single: bool) ->
                 details=details, description=f"log of the product of sigmoids: {what}")
 
 
-register_scorer("discriminators", lambda run, options: _discriminator_scorer(run, options, False))
-register_scorer("discriminator", lambda run, options: _discriminator_scorer(run, options, True))
 
 
 # -- the evaluation classifier ----------------------------------------------------------------
@@ -204,7 +204,11 @@ def _classifier_scorer_from_options(run: Any, options: Mapping[str, str]) -> Sco
   return classifier_scorer(run, classifier, classes, disc_weight)
 
 
-register_scorer("classifier", _classifier_scorer_from_options)
+_SCORERS: dict[str, ScorerType] = registry.by_name((
+    ScorerType("discriminators", lambda run, options: _discriminator_scorer(run, options, False)),
+    ScorerType("discriminator", lambda run, options: _discriminator_scorer(run, options, True)),
+    ScorerType("classifier", _classifier_scorer_from_options),
+))
 
 
 # -- scoring many images --------------------------------------------------------------------

@@ -2,10 +2,11 @@
 
 `config.evals.NAME = ConfigDict(type=TYPE, **options)`; every `config.eval_every` steps the loop
 runs each one on the current state and logs the scalars it returns ('eval/...'). An evaluator
-type is a module here with
+type is a module here, listed in `_TYPES`, with
 
+- `NAME`: its type name (`config.evals.<entry>.type`);
 - `OPTIONS`: its options with defaults (an option not listed is a ConfigError);
-- `CHECKS`: {option: check} (`pegasus_jax.config_checks`);
+- `CHECKS`: {option: check} (`pegasus_jax.config.checks`);
 - `create(config, options, family, info) -> Evaluator`: built once before the first step (loads
   classifiers, real-image statistics, held-out data), checking the family capability it needs.
 
@@ -21,10 +22,11 @@ from typing import Any, Callable, Mapping
 import ml_collections
 from absl import logging
 
-from pegasus_jax import config_checks as checks
-from pegasus_jax.data_spec import DataInfo
+from pegasus_jax import registry
+from pegasus_jax.config import checks
+from pegasus_jax.data.spec import DataInfo
 from pegasus_jax.errors import ConfigError
-from pegasus_jax.evaluators import (
+from pegasus_jax.evaluation.evaluators import (
     accuracy,
     label_preservation,
     linear_probe,
@@ -34,13 +36,13 @@ from pegasus_jax.evaluators import (
 
 Evaluator = Callable[[Any], Mapping[str, float]]
 
-_TYPES: dict[str, types.ModuleType] = {
-    "accuracy": accuracy,
-    "classifier_metrics": sample_quality,
-    "linear_probe": linear_probe,  # frozen-encoder probe accuracy (Encodes runs: BiGAN)
-    "toy_distance": toy_distance,  # W1 and mode coverage of 1-D samples (configs/toy1d.py)
-    "label_preservation": label_preservation,  # does a translation keep the digit (CycleGAN)
-}
+_TYPES: dict[str, types.ModuleType] = registry.by_name((
+    accuracy,  # held-out accuracy and calibration of a classifier run
+    sample_quality,  # 'classifier_metrics': pegasus score, classifier IS, FCD of samples
+    linear_probe,  # frozen-encoder probe accuracy (Encodes runs: BiGAN)
+    toy_distance,  # W1 and mode coverage of 1-D samples (configs/toy1d.py)
+    label_preservation,  # does a translation keep the digit (CycleGAN)
+), attribute="NAME")
 
 
 def _entries(config: ml_collections.ConfigDict):

@@ -37,9 +37,9 @@ from absl import logging
 
 from etils import epath
 
-from pegasus_jax import paths
-from pegasus_jax.config_defaults import flatten_config
+from pegasus_jax.config.defaults import flatten_config
 from pegasus_jax.errors import UserError
+from pegasus_jax.run import paths
 
 # Always part of the compatibility signature; the family adds the fields that fix its
 # parameters' shapes or meaning (`Family.signature_fields`), e.g. 'model', 'data.classes'.

@@ -13,12 +13,14 @@ from typing import Any, Callable, Sequence
 import jax
 import ml_collections
 
-from pegasus_jax import config_checks as checks
-from pegasus_jax import runtime, sampling
-from pegasus_jax.data_spec import DataInfo
+from pegasus_jax.config import checks
+from pegasus_jax.data.spec import DataInfo
 from pegasus_jax.evaluation import classifier_metrics as cm
 from pegasus_jax.families.base import GeneratesFromPrior, require
+from pegasus_jax.generation import sampling
+from pegasus_jax.run import runtime
 
+NAME = "classifier_metrics"  # config.evals.<entry>.type
 OPTIONS = {"classifier": "", "num_samples": 1_000, "split": "train"}
 CHECKS = {"classifier": checks.string, "num_samples": checks.positive_int,
           "split": checks.non_empty_str}

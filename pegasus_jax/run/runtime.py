@@ -15,7 +15,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from pegasus_jax.data_spec import FieldSpec
+from pegasus_jax.data.spec import FieldSpec
 
 DATA_AXIS = "data"
 

@@ -15,13 +15,14 @@ from typing import Any, Callable
 import ml_collections
 import numpy as np
 
-from pegasus_jax import config_checks as checks
 from pegasus_jax import data
-from pegasus_jax.data_spec import DataInfo
+from pegasus_jax.config import checks
+from pegasus_jax.data.spec import DataInfo
 from pegasus_jax.errors import ConfigError
 from pegasus_jax.evaluation import calibration
 from pegasus_jax.families.base import Classifies, require
 
+NAME = "accuracy"  # config.evals.<entry>.type
 OPTIONS = {"split": "train[45000:]"}
 CHECKS = {"split": checks.non_empty_str}
 

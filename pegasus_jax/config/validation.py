@@ -13,11 +13,13 @@ from typing import Any
 
 import ml_collections
 
-from pegasus_jax import config_checks as checks
-from pegasus_jax import evaluators, families, precision
-from pegasus_jax.config_defaults import flatten_config
-from pegasus_jax.data_spec import SAMPLERS, TRANSFORMS
+from pegasus_jax import families
+from pegasus_jax.config import checks
+from pegasus_jax.config.defaults import flatten_config
+from pegasus_jax.data.spec import SAMPLERS, TRANSFORMS
 from pegasus_jax.errors import ConfigError
+from pegasus_jax.evaluation import evaluators
+from pegasus_jax.run import precision
 
 
 def _classes(value: Any) -> str | None:

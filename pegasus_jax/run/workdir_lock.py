@@ -31,8 +31,8 @@ from typing import Any
 
 from absl import logging
 
-from pegasus_jax import paths
 from pegasus_jax.errors import UserError
+from pegasus_jax.run import paths
 
 LOCK_NAME = "pegasus_jax.lock"
 

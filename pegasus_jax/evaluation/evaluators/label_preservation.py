@@ -27,14 +27,15 @@ import jax
 import ml_collections
 import numpy as np
 
-from pegasus_jax import config_checks as checks
 from pegasus_jax import data, imaging
+from pegasus_jax.config import checks
 from pegasus_jax.data import paired
-from pegasus_jax.data_spec import DataInfo
+from pegasus_jax.data.spec import DataInfo
 from pegasus_jax.errors import ConfigError
 from pegasus_jax.evaluation import classifier_metrics as cm
 from pegasus_jax.families.base import Translates, require
 
+NAME = "label_preservation"  # config.evals.<entry>.type
 OPTIONS = {"classifier_a": "", "classifier_b": "", "split": "test", "num_images": 1_000}
 CHECKS = {"classifier_a": checks.string, "classifier_b": checks.string,
           "split": checks.non_empty_str, "num_images": checks.positive_int}

@@ -75,10 +75,18 @@ def _parse_flags(argv: list[str]) -> list[str]:
   raise AssertionError("unreachable")
 
 
+def _list_in_short_help(module_name: str) -> None:
+  """`--helpshort` lists the flags of the program's own file (sys.argv[0]); for the thin
+  `python -m pegasus_jax.<command>` modules, those are the command's, defined in cli/."""
+  for flag in flags.FLAGS.get_key_flags_for_module(module_name):
+    flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+
+
 def run(main: Callable[[list[str]], None], argv: list[str] | None = None) -> None:
   """`absl.app.run(main)` with user errors reported as one line and exit status 2."""
   if "debug" not in flags.FLAGS:
     flags.DEFINE_bool("debug", False, "Show the traceback of user errors too.")
+  _list_in_short_help(main.__module__)
 
   def guarded(argv: list[str]) -> None:
     try:

@@ -2,8 +2,8 @@
 
 A family declares the spec it consumes (`Family.data_spec`), a sampler the spec it delivers
 (per process); the loop checks one against the other before compiling and builds one sharding
-per field from it. Kept apart from `pegasus_jax.data` so families can name fields without
-importing TensorFlow.
+per field from it. Families import it to name their fields; importing `pegasus_jax.data` loads no
+TensorFlow (the TFDS source imports it when it reads).
 """
 
 from __future__ import annotations

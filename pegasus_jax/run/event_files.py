@@ -1,4 +1,4 @@
-"""TensorBoard event files written through `pegasus_jax.paths`, for workdirs on object storage.
+"""TensorBoard event files written through `pegasus_jax.run.paths`, for workdirs on object storage.
 
 clu's SummaryWriter writes through `tf.summary`, i.e. TensorFlow's own file systems: its gs://
 client talks to Google's servers only (it ignores `STORAGE_EMULATOR_HOST`), and it would be the
@@ -31,7 +31,8 @@ from tensorboard.plugins.scalar import metadata as scalar_metadata
 from tensorboard.summary.writer.record_writer import RecordWriter
 from tensorboard.util import tensor_util
 
-from pegasus_jax import imaging, paths
+from pegasus_jax import imaging
+from pegasus_jax.run import paths
 
 
 class EventFileWriter(interface.MetricWriter):

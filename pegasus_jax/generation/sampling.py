@@ -13,9 +13,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pegasus_jax import imaging, paths, scoring
+from pegasus_jax import imaging
 from pegasus_jax.errors import ConfigError
 from pegasus_jax.families.base import ConditionalGenerator, GeneratesFromPrior, require
+from pegasus_jax.generation import scoring
+from pegasus_jax.run import paths
 
 
 def images_from_latents(generate: Callable[[Any, jax.Array], jax.Array], state: Any,
