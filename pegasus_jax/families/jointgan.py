@@ -35,6 +35,7 @@ from pegasus_jax import imaging, precision
 from pegasus_jax.config_defaults import base_config, flatten_config
 from pegasus_jax.data_spec import FieldSpec
 from pegasus_jax.errors import ConfigError
+from pegasus_jax.families import projected_d
 from pegasus_jax.families.base import DataInfo, Metrics, Visuals
 from pegasus_jax.families.flax_variables import apply_with_model_state, split_variables
 from pegasus_jax.gan import diffaugment, losses, regularizers, training
@@ -87,6 +88,10 @@ def gan_config() -> ml_collections.ConfigDict:
   config.model.upsample = "nearest"  # resnet: 'nearest' | 'depth_to_space'
   config.model.downsample = "avg_pool"  # resnet: 'avg_pool' | 'space_to_depth'
   config.model.icnr = False  # resnet + depth_to_space: checkerboard-free sub-pixel init
+  # 'default': model.arch's discriminator; 'projected': heads on a frozen classifier's features
+  # (`families.projected_d`, fields in model.projected; the heads' width is model.d_width).
+  config.model.d_arch = "default"
+  config.model.projected = projected_d.projected_config()
 
   config.optimizer = ml_collections.ConfigDict()
   config.optimizer.g_lr = 2e-4
@@ -207,6 +212,7 @@ FIELD_CHECKS: dict[str, checks.Check] = {
 def check_gan_config(config: ml_collections.ConfigDict) -> None:
   """The GAN fields' checks and the combinations that cannot work."""
   checks.run_checks(flatten_config(config), FIELD_CHECKS)
+  projected_d.check_config(config)
   model = config.model
   if model.arch == "dcgan":
     checks.run_checks({"data.image_size": config.data.image_size},
@@ -342,9 +348,13 @@ class JointGAN(GANRecipe):
     model = config.model
     self.generator = build_generator(model, self.image_shape, dtype=self.compute_dtype)
     networks = sngan_resnet if model.arch == "resnet" else dcgan
-    self.discriminators = networks.class_discriminators(
-        self.num_classes,
-        **build_discriminator_kwargs(model, self.image_shape, self.compute_dtype))
+    if projected_d.d_arch(config) == "projected":
+      self.discriminators = projected_d.build_class_discriminators(
+          config, self.num_classes, self.image_shape)
+    else:
+      self.discriminators = networks.class_discriminators(
+          self.num_classes,
+          **build_discriminator_kwargs(model, self.image_shape, self.compute_dtype))
     self._generate_jit = jax.jit(self.generate)
 
   def data_spec(self) -> dict[str, FieldSpec]:
