@@ -9,7 +9,7 @@ import pytest
 
 import classifier as classifier_configs  # configs/classifier.py
 from conftest import apply_overrides, image_info, random_class_images, save_initial_checkpoint, tiny_config
-from pegasus_jax import checkpoint, families
+from pegasus_jax import checkpoint, families, runtime
 from pegasus_jax.config_validation import validate_config
 from pegasus_jax.errors import ConfigError
 from pegasus_jax.families import projected_d
@@ -123,7 +123,9 @@ def test_resuming_with_another_backbone_is_refused(backbones, tmp_path):
 
   def resume(config):
     family = families.create(config, image_info(CLASSES, SIZE))
-    abstract = jax.eval_shape(family.init, jax.random.PRNGKey(0))
+    abstract = checkpoint.replicated_abstract(
+        jax.eval_shape(family.init, runtime.stream_key(config.seed, "init")),
+        runtime.replicated(runtime.make_mesh()))
     store = checkpoint.CheckpointStore(workdir + "/checkpoints", keep=5, asynchronous=False)
     try:
       return store.restore_latest(abstract, config, family.signature_fields)
