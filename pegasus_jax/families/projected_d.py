@@ -124,10 +124,11 @@ def load_backbone(workdir: str) -> Backbone:
     step = store.all_steps()[-1]
     meta = store.read_meta(step)
     config = ml_collections.ConfigDict(meta["config"])
+    network = (f"{config.family!r} run" if config.family != "classifier" else
+               f"classifier run of model.name={config.model.get('name', 'resnet')!r}")
     if config.family != "classifier" or config.model.get("name") != "fast_cifar":
-      raise ConfigError(f"{BACKBONE_FIELD}={workdir!r} is a {config.family!r} run with model "
-                        f"{config.model.get('name', 'resnet')!r}; the projected discriminator "
-                        "reads a 'classifier' run of model.name='fast_cifar'")
+      raise ConfigError(f"{BACKBONE_FIELD}={workdir!r} is a {network}; the projected "
+                        "discriminator reads a 'classifier' run of model.name='fast_cifar'")
     saved = meta["data_info"]
     info = DataInfo(tuple(saved["labels"]),
                     {k: tuple(v) for k, v in saved["example_shapes"].items()})
