@@ -121,8 +121,10 @@ def train_row(row: Row, workdir: str, budget_s: float, segment_s: float,
     seconds = segment_s if not budget_s else min(segment_s, budget_s - trained)
     load_before = os.getloadavg()[0]
     with _StopAfter(seconds):
-      summary = train.train(config, workdir)
+      summary = train.train_and_evaluate(config, workdir)
     trained += summary["seconds"]
+    if segments and summary["final_step"] == segments[-1].step:
+      continue  # stopped before its first step (a rare race with the loop's start): no new step
     segments.append(Segment(int(summary["final_step"]), trained,
                             (load_before + os.getloadavg()[0]) / 2))
     print(f"[{row.name}] step {summary['final_step']} after {trained:.0f} s of training "
