@@ -123,13 +123,12 @@ def train_row(row: Row, workdir: str, budget_s: float, segment_s: float,
     with _StopAfter(seconds):
       summary = train.train_and_evaluate(config, workdir)
     trained += summary["seconds"]
-    if segments and summary["final_step"] == segments[-1].step:
-      continue  # stopped before its first step (a rare race with the loop's start): no new step
-    segments.append(Segment(int(summary["final_step"]), trained,
-                            (load_before + os.getloadavg()[0]) / 2))
-    print(f"[{row.name}] step {summary['final_step']} after {trained:.0f} s of training "
-          f"(load {segments[-1].load:.1f})", flush=True)
-    if summary["final_step"] >= config.total_steps or (budget_s and trained >= budget_s - 1):
+    step = int(summary["final_step"])
+    if not segments or step > segments[-1].step:  # (a stop before its first step adds none)
+      segments.append(Segment(step, trained, (load_before + os.getloadavg()[0]) / 2))
+      print(f"[{row.name}] step {step} after {trained:.0f} s of training "
+            f"(load {segments[-1].load:.1f})", flush=True)
+    if step >= config.total_steps or (budget_s and trained >= budget_s - 1):
       return segments
 
 
