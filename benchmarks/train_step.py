@@ -84,7 +84,8 @@ def time_step(config, num_classes: int, steps: int, warmup: int) -> dict[str, fl
   return time_family_step(family, runtime.make_mesh(), steps, warmup)
 
 
-def _set(config, assignment: str) -> None:
+def set_field(config, assignment: str) -> None:
+  """`a.b=value`: config.a.b = the Python literal `value` (or the string, if not a literal)."""
   name, _, text = assignment.partition("=")
   *parents, leaf = name.split(".")
   target = config
@@ -126,7 +127,7 @@ def main() -> None:
       if args.family:
         config.family = args.family
       for assignment in args.set:
-        _set(config, assignment)
+        set_field(config, assignment)
       r = time_step(config, k, args.steps, args.warmup)
       print(f"{config.family:10} {k:>3} {config.data.image_size:>5} {config.batch_size:>5} "
             f"{config.get('n_disc', 1):>6} {r['compile_s']:>10.1f} {1000 * r['step_s']:>9.1f} "

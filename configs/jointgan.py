@@ -62,8 +62,14 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.num_sample_images = 64
     config.diffaugment = "color,translation,cutout"
     use_hinge_ttur(config)
+  elif arg == "cpu_projected":  # :cpu with a projected discriminator (issue 18's ablation)
+    config = get_config("cpu")
+    # Heads (width model.d_width) on the frozen guide classifier's features; the backbone is
+    # a classifier run's workdir (configs/classifier.py:fast), given on the command line:
+    #   --config.model.projected.backbone=runs/classifier_fast
+    config.model.d_arch = "projected"
   elif arg == "resnet":
     use_sngan_recipe(config)  # configs/sngan_cifar.py's recipe, one discriminator per class
   else:
-    raise unknown_variant(arg, __file__, ("", "cpu", "resnet"))
+    raise unknown_variant(arg, __file__, ("", "cpu", "cpu_projected", "resnet"))
   return config

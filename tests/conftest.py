@@ -141,10 +141,12 @@ def subprocess_jax_cache(tmp_path_factory) -> dict[str, str]:
   return {"JAX_COMPILATION_CACHE_DIR": str(_run_jax_cache_dir(tmp_path_factory))}
 
 
-def save_initial_checkpoint(config, labels, workdir: str, size: int = 8) -> str:
+def save_initial_checkpoint(config, labels, workdir: str, size: int = 8, prepare=None) -> str:
   """`workdir` holding one checkpoint (step 1) of `config`'s family at its initial state, with
   the metadata the training loop saves: a loadable run for tools that need one (a classifier to
-  score with) but not a trained one, without compiling a train step."""
+  score with) but not a trained one, without compiling a train step.
+
+  `prepare(family, state) -> state` changes the state saved (e.g. a few train steps)."""
   import jax
   from pegasus_jax import families
   from pegasus_jax.run import checkpoint, restore, runtime
@@ -154,6 +156,8 @@ def save_initial_checkpoint(config, labels, workdir: str, size: int = 8) -> str:
   config.data.image_size = size
   family = families.create(config, info)
   state = jax.jit(family.init)(runtime.stream_key(config.seed, "init"))
+  if prepare is not None:
+    state = prepare(family, state)
   store = checkpoint.CheckpointStore(os.path.join(workdir, "checkpoints"), keep=1,
                                      asynchronous=False)
   try:

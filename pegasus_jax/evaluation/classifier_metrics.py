@@ -43,6 +43,7 @@ from absl import logging
 from pegasus_jax.errors import ConfigError, UserError
 from pegasus_jax.evaluation import gan_metrics
 from pegasus_jax.families.base import Classifies, require
+from pegasus_jax.families.projected_d import variables_sha256
 from pegasus_jax.run import paths, restore
 
 PEGASUS_SUM = 0.8  # p_a + p_b at least this: the image is (mostly) one of the two classes ...
@@ -162,13 +163,7 @@ class LoadedClassifier:
 
 def weights_hash(state: Any) -> str:
   """SHA-256 (16 hex digits) of the parameters and batch statistics: the cache key's network."""
-  digest = hashlib.sha256()
-  leaves = jax.tree_util.tree_leaves_with_path(
-      jax.device_get({"params": state.params, "batch_stats": state.batch_stats}))
-  for path, leaf in leaves:
-    digest.update(jax.tree_util.keystr(path).encode())
-    digest.update(np.ascontiguousarray(leaf).tobytes())
-  return digest.hexdigest()[:16]
+  return variables_sha256({"params": state.params, "batch_stats": state.batch_stats})[:16]
 
 
 def load_classifier(workdir: str, step: int | None = None, *, prefer_best: bool = False

@@ -63,6 +63,9 @@ class ConditionalGAN(GANRecipe):
       raise ConfigError(f"config.model.arch={config.model.arch!r}: the conditional GAN's "
                         "conditional batch norm and projection discriminator are the ResNet "
                         "networks'; use 'resnet'")
+    if config.model.d_arch != "default":
+      raise ConfigError(f"config.model.d_arch={config.model.d_arch!r}: the conditional GAN has "
+                        "only the ResNet projection discriminator; use 'default'")
     if len(config.data.classes) < 2:
       raise ConfigError("config.data.classes: a conditional GAN needs at least 2 classes")
 

@@ -27,6 +27,7 @@ import optax
 from pegasus_jax.config import checks
 from pegasus_jax.config.defaults import base_config, flatten_config
 from pegasus_jax.errors import ConfigError
+from pegasus_jax.families import projected_d
 from pegasus_jax.families.base import DataInfo, Metrics
 from pegasus_jax.gan import diffaugment, losses, training
 from pegasus_jax.models import dcgan, sngan_resnet
@@ -80,6 +81,10 @@ def gan_config() -> ml_collections.ConfigDict:
   config.model.upsample = "nearest"  # resnet: 'nearest' | 'depth_to_space'
   config.model.downsample = "avg_pool"  # resnet: 'avg_pool' | 'space_to_depth'
   config.model.icnr = False  # resnet + depth_to_space: checkerboard-free sub-pixel init
+  # 'default': model.arch's discriminator; 'projected': heads on a frozen classifier's features
+  # (`families.projected_d`, fields in model.projected; the heads' width is model.d_width).
+  config.model.d_arch = "default"
+  config.model.projected = projected_d.projected_config()
 
   config.optimizer = ml_collections.ConfigDict()
   config.optimizer.g_lr = 2e-4
@@ -147,6 +152,7 @@ FIELD_CHECKS: dict[str, checks.Check] = {
 def check_gan_config(config: ml_collections.ConfigDict) -> None:
   """The GAN fields' checks and the combinations that cannot work."""
   checks.run_checks(flatten_config(config), FIELD_CHECKS)
+  projected_d.check_config(config)
   model = config.model
   if model.arch == "dcgan":
     checks.run_checks({"data.image_size": config.data.image_size},
