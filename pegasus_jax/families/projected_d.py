@@ -31,6 +31,7 @@ from pegasus_jax.errors import ConfigError
 from pegasus_jax.families.classifier import Classifier
 from pegasus_jax.models import fast_cifar, projected
 from pegasus_jax.run import checkpoint, paths, runtime
+from pegasus_jax.run import export as run_export
 
 PyTree = Any
 D_ARCHS = ("default", "projected")  # 'default': the discriminator of model.arch
@@ -79,7 +80,7 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   if not backbone:
     raise ConfigError(f"{BACKBONE_FIELD}='' : model.d_arch='projected' needs the workdir of a "
                       "trained classifier run (configs/classifier.py:fast)")
-  if _checkpoint_dir(backbone) is None:
+  if not run_export.is_exported(backbone) and _checkpoint_dir(backbone) is None:
     raise ConfigError(f"{BACKBONE_FIELD}={backbone!r} holds no checkpoints (expected "
                       f"{backbone}/checkpoints/STEP); is it a classifier run's --workdir?")
   if config.data.image_size < projected.MIN_IMAGE_SIZE:
@@ -112,11 +113,29 @@ class Backbone:
     return projected.fast_cifar_features(self.model, self.variables, images)
 
 
+def _require_fast_cifar(workdir: str, config: ml_collections.ConfigDict) -> None:
+  network = (f"{config.family!r} run" if config.family != "classifier" else
+             f"classifier run of model.name={config.model.get('name', 'resnet')!r}")
+  if config.family != "classifier" or config.model.get("name") != "fast_cifar":
+    raise ConfigError(f"{BACKBONE_FIELD}={workdir!r} is a {network}; the projected "
+                      "discriminator reads a 'classifier' run of model.name='fast_cifar'")
+
+
 def load_backbone(workdir: str) -> Backbone:
   """The classifier run in `workdir` at its best (else newest) checkpoint, as a frozen network.
 
   ConfigError naming `model.projected.backbone` when it is not a fast_cifar classifier run.
   """
+  if run_export.is_exported(workdir):  # a committed export such as assets/guide
+    config, info, arrays, step, _ = run_export.load_exported(workdir)
+    _require_fast_cifar(workdir, config)
+    classifier = Classifier(config, info)
+    state = run_export.fill_state(
+        runtime.local_copy(classifier.init(runtime.stream_key(config.seed, "init"))), arrays,
+        workdir)
+    variables = {"params": state.params, "batch_stats": state.batch_stats}
+    return Backbone(model=classifier.model, variables=variables, workdir=str(workdir),
+                    step=step, sha256=variables_sha256(variables))
   directory = _checkpoint_dir(workdir)
   if directory is None:
     raise ConfigError(f"{BACKBONE_FIELD}={workdir!r} holds no checkpoints")
@@ -125,11 +144,7 @@ def load_backbone(workdir: str) -> Backbone:
     step = store.all_steps()[-1]
     meta = store.read_meta(step)
     config = ml_collections.ConfigDict(meta["config"])
-    network = (f"{config.family!r} run" if config.family != "classifier" else
-               f"classifier run of model.name={config.model.get('name', 'resnet')!r}")
-    if config.family != "classifier" or config.model.get("name") != "fast_cifar":
-      raise ConfigError(f"{BACKBONE_FIELD}={workdir!r} is a {network}; the projected "
-                        "discriminator reads a 'classifier' run of model.name='fast_cifar'")
+    _require_fast_cifar(workdir, config)
     saved = meta["data_info"]
     info = DataInfo(tuple(saved["labels"]),
                     {k: tuple(v) for k, v in saved["example_shapes"].items()})

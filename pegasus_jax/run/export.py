@@ -5,8 +5,8 @@ is read through it, so it ships with the repository (`assets/judge/`). A trainin
 carries the optimiser state and Orbax's layout; an export keeps what inference needs -- the
 network's parameters and batch statistics as one `.npz`, and `run.json` with the run's config,
 data description, step, held-out evaluation (its calibration temperature) and the SHA-256 of the
-`.npz`, which `load_exported` verifies before it builds anything. `restore.load_run` hands such a
-folder to `load_exported`, so `evaluate --classifier=assets/judge` and every tool that takes a
+`.npz`, which `load_exported` verifies before it builds anything. `restore.load_run` reads such a
+folder with `load_exported` and `fill_state`, so `evaluate --classifier=assets/judge` and every tool that takes a
 classifier workdir take an export as well.
 """
 
@@ -21,10 +21,9 @@ import jax
 import ml_collections
 import numpy as np
 
-from pegasus_jax import families
 from pegasus_jax.data.spec import DataInfo
 from pegasus_jax.errors import UserError
-from pegasus_jax.run import paths, runtime
+from pegasus_jax.run import paths
 
 FORMAT = "pegasus_jax.exported_run/1"
 MANIFEST = "run.json"
@@ -95,12 +94,12 @@ def read_manifest(directory: str) -> dict[str, Any]:
   return manifest
 
 
-def load_exported(directory: str) -> tuple[ml_collections.ConfigDict, DataInfo, Any, int,
-                                           dict[str, Any]]:
-  """(config, data info, state, step, meta) of an export, after verifying its checksum.
+def load_exported(directory: str) -> tuple[ml_collections.ConfigDict, DataInfo,
+                                           dict[str, np.ndarray], int, dict[str, Any]]:
+  """(config, data info, arrays, step, meta) of an export, after verifying its checksum.
 
-  The state is the family's freshly initialised one with the exported fields put in, so its
-  structure is the family's own; any missing, extra or reshaped array is an ExportError.
+  The caller builds the family from (config, info) and puts the arrays into its freshly
+  initialised state with `fill_state` (this module builds no family: it sits below them).
   """
   root = paths.resolve(directory)
   manifest = read_manifest(directory)
@@ -115,26 +114,33 @@ def load_exported(directory: str) -> tuple[ml_collections.ConfigDict, DataInfo, 
   saved = manifest["data_info"]
   info = DataInfo(tuple(saved["labels"]),
                   {k: tuple(v) for k, v in saved["example_shapes"].items()})
-  family = families.create(config, info)
-  state = runtime.local_copy(family.init(runtime.stream_key(config.seed, "init")))
   with np.load(io.BytesIO(data)) as arrays:
     loaded = dict(arrays)
+  meta = {"config": manifest["config"], "data_info": saved,
+          "evaluation": manifest.get("evaluation") or {}}
+  return config, info, loaded, int(manifest["step"]), meta
+
+
+def fill_state(state: Any, arrays: dict[str, np.ndarray], directory: str) -> Any:
+  """`state` (the family's own, freshly initialised) with the exported fields put in.
+
+  Any missing, extra or reshaped array is an ExportError: the export is not of this network.
+  """
+  arrays = dict(arrays)
   fields = {}
   for field in EXPORTED_FIELDS:
     template = getattr(state, field)
     leaves = []
     for path, leaf in jax.tree_util.tree_leaves_with_path(template):
       key = field + jax.tree_util.keystr(path)
-      if key not in loaded:
-        raise ExportError(f"{directory}: {key} is missing from {manifest['weights']}")
-      value = loaded.pop(key)
+      if key not in arrays:
+        raise ExportError(f"{directory}: {key} is missing from its {WEIGHTS}")
+      value = arrays.pop(key)
       if value.shape != leaf.shape or value.dtype != leaf.dtype:
         raise ExportError(f"{directory}: {key} is {value.dtype}{list(value.shape)}, the "
                           f"network wants {leaf.dtype}{list(leaf.shape)}")
       leaves.append(jax.numpy.asarray(value))
     fields[field] = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(template), leaves)
-  if loaded:
-    raise ExportError(f"{directory}: arrays the network does not have: {sorted(loaded)[:5]}")
-  meta = {"config": manifest["config"], "data_info": saved,
-          "evaluation": manifest.get("evaluation") or {}}
-  return config, info, state.replace(**fields), int(manifest["step"]), meta
+  if arrays:
+    raise ExportError(f"{directory}: arrays the network does not have: {sorted(arrays)[:5]}")
+  return state.replace(**fields)

@@ -64,9 +64,13 @@ def load_run(workdir: str, step: int | None = None, *, prefer_best: bool = False
   """
   root = paths.resolve(workdir)
   if step is None and run_export.is_exported(str(root)):  # an inference-only export (assets/)
-    config, info, state, step, meta = run_export.load_exported(str(root))
-    return TrainedRun(workdir=str(root), config=config, family=families.create(config, info),
-                      info=info, state=state, step=step, meta=meta, checkpoint_dir=str(root))
+    config, info, arrays, step, meta = run_export.load_exported(str(root))
+    family = families.create(config, info)
+    state = run_export.fill_state(
+        runtime.local_copy(family.init(runtime.stream_key(config.seed, "init"))), arrays,
+        str(root))
+    return TrainedRun(workdir=str(root), config=config, family=family, info=info, state=state,
+                      step=step, meta=meta, checkpoint_dir=str(root))
   workdir, checkpoint_dir, best_dir = (str(root), str(root / "checkpoints"),
                                        str(root / checkpoint.BEST_DIR))
   if prefer_best and step is None and _has_steps(best_dir):
