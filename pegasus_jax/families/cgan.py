@@ -64,6 +64,9 @@ class ConditionalGAN(GANRecipe):
                         "networks'; use 'resnet'")
     if len(config.data.classes) < 2:
       raise ConfigError("config.data.classes: a conditional GAN needs at least 2 classes")
+    if config.g_aggregate != "sum":
+      raise ConfigError(f"config.g_aggregate={config.g_aggregate!r}: the conditional GAN has "
+                        "one discriminator loss per sample; the aggregation is JointGAN's")
 
   def __init__(self, config: ml_collections.ConfigDict, info: DataInfo):
     super().__init__(config, info)

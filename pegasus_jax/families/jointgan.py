@@ -37,7 +37,7 @@ from pegasus_jax.data_spec import FieldSpec
 from pegasus_jax.errors import ConfigError
 from pegasus_jax.families.base import DataInfo, Metrics, Visuals
 from pegasus_jax.families.flax_variables import apply_with_model_state, split_variables
-from pegasus_jax.gan import diffaugment, losses, regularizers, training
+from pegasus_jax.gan import aggregation, diffaugment, losses, regularizers, training
 from pegasus_jax.models import dcgan, sngan_resnet
 
 PyTree = Any
@@ -74,6 +74,9 @@ def gan_config() -> ml_collections.ConfigDict:
   # DiffAugment policy applied to real and fake images before every discriminator:
   # a comma-separated subset of 'color,translation,cutout' ('' = off).
   config.diffaugment = ""
+  # JointGAN: how G combines each sample's K per-class losses (`gan.aggregation`):
+  # 'sum' | 'max' (the worst class drives the sample) | 'softmax:T' (T > 0, between the two).
+  config.g_aggregate = "sum"
 
   config.model = ml_collections.ConfigDict()
   config.model.arch = "dcgan"  # 'dcgan' | 'resnet' (the SN-GAN CIFAR ResNet)
@@ -183,6 +186,7 @@ FIELD_CHECKS: dict[str, checks.Check] = {
     "loss": checks.one_of(*losses.GAN_LOSSES),
     "gp_weight": checks.non_negative_float,
     "diffaugment": _policy,
+    "g_aggregate": aggregation.validate_aggregate,
     "model.arch": checks.one_of(*ARCHS),
     "model.upsample": checks.one_of("nearest", "depth_to_space"),
     "model.downsample": checks.one_of("avg_pool", "space_to_depth"),
@@ -345,6 +349,7 @@ class JointGAN(GANRecipe):
     self.discriminators = networks.class_discriminators(
         self.num_classes,
         **build_discriminator_kwargs(model, self.image_shape, self.compute_dtype))
+    self.g_aggregate = config.g_aggregate
     self._generate_jit = jax.jit(self.generate)
 
   def data_spec(self) -> dict[str, FieldSpec]:
@@ -424,7 +429,8 @@ class JointGAN(GANRecipe):
     return losses.discriminator_loss(self.loss, real_logits, fake_logits)
 
   def train_step(self, state: GANState, batch: dict[str, jax.Array]) -> tuple[GANState, Metrics]:
-    """n_disc updates of all K discriminators, then one generator update against their sum.
+    """n_disc updates of all K discriminators, then one generator update against their
+    per-sample aggregate (`config.g_aggregate`; 'sum': the sum of the per-class losses).
 
     batch['real']: (K, n_disc * B, H, W, C); D step j uses images j, j + n_disc, ... so the
     batch axis keeps its device sharding when it is split.
@@ -482,7 +488,10 @@ class JointGAN(GANRecipe):
         stacked = self._augment(augment_key, stacked)
       logits, _ = self._d_apply(d_params, frozen_d_state, stacked, False)
       per_class = losses.generator_loss(self.loss, logits)
-      return jnp.sum(per_class), (per_class, new_g_state)
+      if self.g_aggregate == "sum":
+        return jnp.sum(per_class), (per_class, new_g_state)
+      per_sample = aggregation.per_sample_generator_losses(self.loss, logits)
+      return aggregation.aggregate(per_sample, self.g_aggregate), (per_class, new_g_state)
 
     (g_total, (g_per_class, g_model_state)), g_grads = jax.value_and_grad(
         g_loss_fn, has_aux=True)(state.g_params)
