@@ -95,8 +95,9 @@ def test_jointgan_step_sum_is_the_sum_and_max_differs():
   # the same per-class losses (same D, same z), a larger total: K * mean max >= sum of means
   np.testing.assert_array_equal(sum_metrics["g_loss"], max_metrics["g_loss"])
   assert float(max_metrics["g_loss_total"]) > float(sum_metrics["g_loss_total"])
-  assert not all(np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(sum_state.g_params),
-                                                      jax.tree_util.tree_leaves(max_state.g_params)))
+  leaves = jax.tree_util.tree_leaves
+  assert not all(np.array_equal(a, b)
+                 for a, b in zip(leaves(sum_state.g_params), leaves(max_state.g_params)))
 
 
 # -- a known answer: two 1-D classes, N(-1.5, 0.5) and N(+1.5, 0.5), overlapping around 0 -----

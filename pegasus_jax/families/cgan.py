@@ -67,6 +67,9 @@ class ConditionalGAN(GANRecipe):
     if config.g_aggregate != "sum":
       raise ConfigError(f"config.g_aggregate={config.g_aggregate!r}: the conditional GAN has "
                         "one discriminator loss per sample; the aggregation is JointGAN's")
+    if config.guide.weight:
+      raise ConfigError(f"config.guide.weight={config.guide.weight}: the guide term is "
+                        "JointGAN's (a conditional G is asked for one class per sample)")
 
   def __init__(self, config: ml_collections.ConfigDict, info: DataInfo):
     super().__init__(config, info)

@@ -38,6 +38,7 @@ from pegasus_jax.errors import ConfigError
 from pegasus_jax.families.base import DataInfo, Metrics, Visuals
 from pegasus_jax.families.flax_variables import apply_with_model_state, split_variables
 from pegasus_jax.gan import aggregation, diffaugment, losses, regularizers, training
+from pegasus_jax.gan import guide as guide_term
 from pegasus_jax.models import dcgan, sngan_resnet
 
 PyTree = Any
@@ -77,6 +78,11 @@ def gan_config() -> ml_collections.ConfigDict:
   # JointGAN: how G combines each sample's K per-class losses (`gan.aggregation`):
   # 'sum' | 'max' (the worst class drives the sample) | 'softmax:T' (T > 0, between the two).
   config.g_aggregate = "sum"
+  # JointGAN: an optional guide term (`gan.guide`): G also minimises weight * CE((1/2, 1/2) on
+  # `classes`, frozen classifier(augment(G(z)))). checksum: filled in from the guide's weights.
+  config.guide = ml_collections.ConfigDict(dict(
+      classifier="", weight=0.0, classes=("horse", "bird"), augment="color,translation,cutout",
+      checksum=""))
 
   config.model = ml_collections.ConfigDict()
   config.model.arch = "dcgan"  # 'dcgan' | 'resnet' (the SN-GAN CIFAR ResNet)
@@ -187,6 +193,10 @@ FIELD_CHECKS: dict[str, checks.Check] = {
     "gp_weight": checks.non_negative_float,
     "diffaugment": _policy,
     "g_aggregate": aggregation.validate_aggregate,
+    "guide.classifier": checks.string,
+    "guide.weight": checks.non_negative_float,
+    "guide.augment": _policy,
+    "guide.checksum": checks.string,
     "model.arch": checks.one_of(*ARCHS),
     "model.upsample": checks.one_of("nearest", "depth_to_space"),
     "model.downsample": checks.one_of("avg_pool", "space_to_depth"),
@@ -332,10 +342,15 @@ class JointGAN(GANRecipe):
   """The JointGAN family (registered as 'jointgan' and, for K = 1, 'dcgan')."""
 
   default_config = staticmethod(gan_config)
+  # a resume with another guide classifier (path or weights) is refused
+  signature_fields = GANRecipe.signature_fields + ("guide.classifier", "guide.checksum")
 
   @staticmethod
   def check_config(config: ml_collections.ConfigDict) -> None:
     check_gan_config(config)
+    if config.guide.weight and not config.guide.classifier:
+      raise ConfigError(f"config.guide.weight={config.guide.weight} needs "
+                        "config.guide.classifier=CLASSIFIER_WORKDIR (the frozen guide)")
     if config.data.sampler != "class_balanced":
       raise ConfigError(f"config.data.sampler={config.data.sampler!r}: family "
                         f"{config.family!r} trains one discriminator per class on "
@@ -350,6 +365,16 @@ class JointGAN(GANRecipe):
         self.num_classes,
         **build_discriminator_kwargs(model, self.image_shape, self.compute_dtype))
     self.g_aggregate = config.g_aggregate
+    self.guide, self.guide_weight = None, float(config.guide.weight)
+    if self.guide_weight:
+      self.guide = guide_term.load_guide(config.guide.classifier)
+      if tuple(self.guide.image_shape) != self.image_shape:
+        raise ConfigError(f"config.guide.classifier={config.guide.classifier!r} takes images "
+                          f"{tuple(self.guide.image_shape)}; this generator makes "
+                          f"{self.image_shape}")
+      self.guide_target = guide_term.target_distribution(self.guide.labels,
+                                                         tuple(config.guide.classes))
+      guide_term.record_checksum(config, self.guide)
     self._generate_jit = jax.jit(self.generate)
 
   def data_spec(self) -> dict[str, FieldSpec]:
@@ -489,12 +514,20 @@ class JointGAN(GANRecipe):
       logits, _ = self._d_apply(d_params, frozen_d_state, stacked, False)
       per_class = losses.generator_loss(self.loss, logits)
       if self.g_aggregate == "sum":
-        return jnp.sum(per_class), (per_class, new_g_state)
-      per_sample = aggregation.per_sample_generator_losses(self.loss, logits)
-      return aggregation.aggregate(per_sample, self.g_aggregate), (per_class, new_g_state)
+        total = jnp.sum(per_class)
+      else:
+        per_sample = aggregation.per_sample_generator_losses(self.loss, logits)
+        total = aggregation.aggregate(per_sample, self.g_aggregate)
+      extra = {}
+      if self.guide is not None:  # its params are a constant here: never in the optimiser
+        extra["g_guide_ce"] = guide_term.guide_loss(
+            self.guide, fake, jax.random.fold_in(g_key, 2), self.config.guide.augment,
+            self.guide_target)
+        total = total + self.guide_weight * extra["g_guide_ce"]
+      return total, (per_class, new_g_state, extra)
 
-    (g_total, (g_per_class, g_model_state)), g_grads = jax.value_and_grad(
+    (g_total, (g_per_class, g_model_state, g_extra)), g_grads = jax.value_and_grad(
         g_loss_fn, has_aux=True)(state.g_params)
     metrics = dict(d_metrics, g_loss=g_per_class, g_loss_total=g_total,
-                   g_grad_norm=optax.tree.norm(g_grads))
+                   g_grad_norm=optax.tree.norm(g_grads), **g_extra)
     return self._next_state(state, g_grads, g_model_state, d_carry), metrics
