@@ -127,12 +127,13 @@ def langevin_fn(energy: Energy, options: LangevinOptions
   step_size, noise = options.step_size, options.noise
 
   def run(params, z0, key):
-    grad = jax.grad(lambda z, k: jnp.sum(energy.fn(params, z, k)))
+    total_and_grad = jax.value_and_grad(lambda z, k: jnp.sum(energy.fn(params, z, k)))
 
     def body(z, i):
       energy_key, noise_key = jax.random.split(jax.random.fold_in(key, i))
-      mean_energy = jnp.mean(energy.fn(params, z, energy_key))
-      z = z - step_size * grad(z, energy_key)
+      total, grad = total_and_grad(z, energy_key)
+      mean_energy = total / z.shape[0]
+      z = z - step_size * grad
       z = z + noise * math.sqrt(2.0 * step_size) * jax.random.normal(noise_key, z.shape)
       return z, mean_energy
 

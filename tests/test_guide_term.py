@@ -102,3 +102,12 @@ def test_a_tiny_guided_run_lowers_the_guide_term(tmp_path_factory):
   # the guide is frozen: its parameters are untouched and not part of the state
   for a, b in zip(params_before, jax.tree_util.tree_leaves(family.guide.params)):
     np.testing.assert_array_equal(a, b)
+
+
+def test_checkpoints_older_than_the_guide_fields_resume_without_a_guide_only():
+  saved = checkpoint.config_to_dict(tiny_config())
+  del saved["guide"], saved["g_aggregate"]  # as written before these fields existed
+  checkpoint.check_compatible(saved, tiny_config(), "ckpt", JointGAN.signature_fields)
+  guided = tiny_config(guide__classifier="a", guide__weight=1.0, guide__checksum="x")
+  with pytest.raises(checkpoint.IncompatibleCheckpointError, match="guide.classifier"):
+    checkpoint.check_compatible(saved, guided, "ckpt", JointGAN.signature_fields)

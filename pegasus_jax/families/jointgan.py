@@ -364,8 +364,10 @@ class JointGAN(GANRecipe):
     self.discriminators = networks.class_discriminators(
         self.num_classes,
         **build_discriminator_kwargs(model, self.image_shape, self.compute_dtype))
-    self.g_aggregate = config.g_aggregate
-    self.guide, self.guide_weight = None, float(config.guide.weight)
+    # .get: runs saved before these fields existed load with their defaults ('sum', no guide)
+    self.g_aggregate = config.get("g_aggregate", "sum")
+    self.guide = None
+    self.guide_weight = float(config.guide.weight) if config.get("guide") else 0.0
     if self.guide_weight:
       self.guide = guide_term.load_guide(config.guide.classifier)
       if tuple(self.guide.image_shape) != self.image_shape:
