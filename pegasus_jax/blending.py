@@ -7,8 +7,8 @@ categories this way; BigGAN's class hybrids too): `--class=horse:0.5,bird:0.5`. 
 on one class gives exactly that class's image.
 
 The projection discriminator's class term <embed(y), h> is linear in the embedding, so its
-logit for a blend is the same blend of its per-class logits (`ConditionalGAN.
-blended_discriminator_logits`).
+logit for a blend would be the same blend of its per-class logits (not built yet: no scorer here
+uses the cGAN's discriminator).
 """
 
 from __future__ import annotations
