@@ -7,7 +7,9 @@ r"""Draw images from a trained generator.
       [--scorer_option disc_weight=0.1]
 
 `.png` writes one grid; `.npz` writes key `images`, uint8 (N, H, W, C). The same seed (and
-checkpoint) gives the same images. `--class` needs a conditional run (configs/cgan_cifar.py).
+checkpoint) gives the same images. `--class` needs a conditional run (configs/cgan_cifar.py);
+`--class=horse:0.5,bird:0.5` mixes the classes' conditional-batch-norm gains and biases by the
+weights (>= 0, summing to 1; `pegasus_jax.generation.blending`).
 
 `--select_from=M` draws M images and keeps the --num with the highest classifier pegasus score
 (`pegasus_jax.generation.scoring`, scorer 'classifier': K * min over --classes of
@@ -41,7 +43,8 @@ def define_flags() -> None:
   flags.DEFINE_integer("seed", 0, "Seed of the latent vectors.")
   flags.DEFINE_integer("step", None, "Checkpoint step (default: the newest).")
   flags.DEFINE_integer("batch_size", 256, "Images generated per device call.")
-  flags.DEFINE_string("class", None, "Conditional runs: draw only this class (a label or index).")
+  flags.DEFINE_string("class", None, "Conditional runs: draw only this class (a label or "
+                      "index), or a blend of class embeddings, e.g. horse:0.5,bird:0.5.")
   flags.DEFINE_integer("select_from", None, "Draw this many images and keep the --num with the "
                        "highest classifier pegasus score (needs --classifier and --classes).")
   flags.DEFINE_string("classifier", None, "With --select_from: workdir of a "

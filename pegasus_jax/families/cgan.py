@@ -68,6 +68,12 @@ class ConditionalGAN(GANRecipe):
                         "only the ResNet projection discriminator; use 'default'")
     if len(config.data.classes) < 2:
       raise ConfigError("config.data.classes: a conditional GAN needs at least 2 classes")
+    if config.get("g_aggregate", "sum") != "sum":
+      raise ConfigError(f"config.g_aggregate={config.g_aggregate!r}: the conditional GAN has "
+                        "one discriminator loss per sample; the aggregation is JointGAN's")
+    if config.get("guide") and config.guide.weight:
+      raise ConfigError(f"config.guide.weight={config.guide.weight}: the guide term is "
+                        "JointGAN's (a conditional G is asked for one class per sample)")
 
   def __init__(self, config: ml_collections.ConfigDict, info: DataInfo):
     super().__init__(config, info)

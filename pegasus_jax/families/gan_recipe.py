@@ -29,7 +29,7 @@ from pegasus_jax.config.defaults import base_config, flatten_config
 from pegasus_jax.errors import ConfigError
 from pegasus_jax.families import projected_d
 from pegasus_jax.families.base import DataInfo, Metrics
-from pegasus_jax.gan import diffaugment, losses, training
+from pegasus_jax.gan import aggregation, diffaugment, losses, training
 from pegasus_jax.models import dcgan, sngan_resnet
 from pegasus_jax.models.flax_variables import split_variables
 from pegasus_jax.run import precision
@@ -68,6 +68,14 @@ def gan_config() -> ml_collections.ConfigDict:
   # DiffAugment policy applied to real and fake images before every discriminator:
   # a comma-separated subset of 'color,translation,cutout' ('' = off).
   config.diffaugment = ""
+  # JointGAN: how G combines each sample's K per-class losses (`gan.aggregation`):
+  # 'sum' | 'max' (the worst class drives the sample) | 'softmax:T' (T > 0, between the two).
+  config.g_aggregate = "sum"
+  # JointGAN: an optional guide term (`gan.guide`): G also minimises weight * CE((1/2, 1/2) on
+  # `classes`, frozen classifier(augment(G(z)))). checksum: filled in from the guide's weights.
+  config.guide = ml_collections.ConfigDict(dict(
+      classifier="", weight=0.0, classes=("horse", "bird"), augment="color,translation,cutout",
+      checksum=""))
 
   config.model = ml_collections.ConfigDict()
   config.model.arch = "dcgan"  # 'dcgan' | 'resnet' (the SN-GAN CIFAR ResNet)
@@ -128,6 +136,11 @@ FIELD_CHECKS: dict[str, checks.Check] = {
     "loss": checks.one_of(*losses.GAN_LOSSES),
     "gp_weight": checks.non_negative_float,
     "diffaugment": _policy,
+    "g_aggregate": aggregation.validate_aggregate,
+    "guide.classifier": checks.string,
+    "guide.weight": checks.non_negative_float,
+    "guide.augment": _policy,
+    "guide.checksum": checks.string,
     "model.arch": checks.one_of(*ARCHS),
     "model.upsample": checks.one_of("nearest", "depth_to_space"),
     "model.downsample": checks.one_of("avg_pool", "space_to_depth"),

@@ -29,9 +29,12 @@ from pegasus_jax.families.base import DataInfo, Metrics, Visuals
 from pegasus_jax.families.gan_recipe import (GANRecipe, GANState, PyTree,
                                              build_discriminator_kwargs, build_generator,
                                              check_gan_config, gan_config)
-from pegasus_jax.gan import losses, regularizers, training
+from pegasus_jax.gan import aggregation, losses, regularizers, training
+from pegasus_jax.gan import guide as guide_term
 from pegasus_jax.models import dcgan, sngan_resnet
 from pegasus_jax.models.flax_variables import apply_with_model_state
+
+GUIDE_AUGMENT_STREAM = 2  # fold_in index of the guide term's augmentation key (under g_key)
 
 def jointgan_config() -> ml_collections.ConfigDict:
   """The JointGAN/DCGAN field set: `gan_config` for this family."""
@@ -46,10 +49,15 @@ class JointGAN(GANRecipe):
   name = "jointgan"
   aliases = ("dcgan",)  # a single discriminator: JointGAN with one class (or one class union)
   default_config = staticmethod(jointgan_config)
+  # a resume with another guide classifier (path or weights) is refused
+  signature_fields = GANRecipe.signature_fields + ("guide.classifier", "guide.checksum")
 
   @staticmethod
   def check_config(config: ml_collections.ConfigDict) -> None:
     check_gan_config(config)
+    if config.guide.weight and not config.guide.classifier:
+      raise ConfigError(f"config.guide.weight={config.guide.weight} needs "
+                        "config.guide.classifier=CLASSIFIER_WORKDIR (the frozen guide)")
     if config.data.sampler != "class_balanced":
       raise ConfigError(f"config.data.sampler={config.data.sampler!r}: family "
                         f"{config.family!r} trains one discriminator per class on "
@@ -67,6 +75,19 @@ class JointGAN(GANRecipe):
       self.discriminators = networks.class_discriminators(
           self.num_classes,
           **build_discriminator_kwargs(model, self.image_shape, self.compute_dtype))
+    # .get: runs saved before these fields existed load with their defaults ('sum', no guide)
+    self.g_aggregate = config.get("g_aggregate", "sum")
+    self.guide = None
+    self.guide_weight = float(config.guide.weight) if config.get("guide") else 0.0
+    if self.guide_weight:
+      self.guide = guide_term.load_guide(config.guide.classifier)
+      if tuple(self.guide.image_shape) != self.image_shape:
+        raise ConfigError(f"config.guide.classifier={config.guide.classifier!r} takes images "
+                          f"{tuple(self.guide.image_shape)}; this generator makes "
+                          f"{self.image_shape}")
+      self.guide_target = guide_term.target_distribution(self.guide.labels,
+                                                         tuple(config.guide.classes))
+      guide_term.record_checksum(config, self.guide)
     self._generate_jit = jax.jit(self.generate)
 
   def data_spec(self) -> dict[str, FieldSpec]:
@@ -146,7 +167,8 @@ class JointGAN(GANRecipe):
     return losses.discriminator_loss(self.loss, real_logits, fake_logits)
 
   def train_step(self, state: GANState, batch: dict[str, jax.Array]) -> tuple[GANState, Metrics]:
-    """n_disc updates of all K discriminators, then one generator update against their sum.
+    """n_disc updates of all K discriminators, then one generator update against their
+    per-sample aggregate (`config.g_aggregate`; 'sum': the sum of the per-class losses).
 
     batch['real']: (K, n_disc * B, H, W, C); D step j uses images j, j + n_disc, ... so the
     batch axis keeps its device sharding when it is split.
@@ -204,10 +226,21 @@ class JointGAN(GANRecipe):
         stacked = self._augment(augment_key, stacked)
       logits, _ = self._d_apply(d_params, frozen_d_state, stacked, False)
       per_class = losses.generator_loss(self.loss, logits)
-      return jnp.sum(per_class), (per_class, new_g_state)
+      if self.g_aggregate == "sum":
+        total = jnp.sum(per_class)
+      else:
+        per_sample = aggregation.per_sample_generator_losses(self.loss, logits)
+        total = aggregation.aggregate(per_sample, self.g_aggregate)
+      extra = {}
+      if self.guide is not None:  # its params are a constant here: never in the optimiser
+        extra["g_guide_ce"] = guide_term.guide_loss(
+            self.guide, fake, jax.random.fold_in(g_key, GUIDE_AUGMENT_STREAM),
+            self.config.guide.augment, self.guide_target)
+        total = total + self.guide_weight * extra["g_guide_ce"]
+      return total, (per_class, new_g_state, extra)
 
-    (g_total, (g_per_class, g_model_state)), g_grads = jax.value_and_grad(
+    (g_total, (g_per_class, g_model_state, g_extra)), g_grads = jax.value_and_grad(
         g_loss_fn, has_aux=True)(state.g_params)
     metrics = dict(d_metrics, g_loss=g_per_class, g_loss_total=g_total,
-                   g_grad_norm=optax.tree.norm(g_grads))
+                   g_grad_norm=optax.tree.norm(g_grads), **g_extra)
     return self._next_state(state, g_grads, g_model_state, d_carry), metrics

@@ -16,7 +16,7 @@ import numpy as np
 from pegasus_jax import imaging
 from pegasus_jax.errors import ConfigError
 from pegasus_jax.families.base import ConditionalGenerator, GeneratesFromPrior, require
-from pegasus_jax.generation import scoring
+from pegasus_jax.generation import blending, scoring
 from pegasus_jax.run import paths
 
 
@@ -41,7 +41,8 @@ def generate_images(run: Any, num: int, seed: int, batch_size: int = 256,
                     class_name: str | None = None) -> np.ndarray:
   """uint8 (num, H, W, C) from a loaded run (`restore.load_run`); the same seed, the same images.
 
-  With `class_name`, a conditional run draws that class only.
+  With `class_name`, a conditional run draws that class only, or a class-embedding blend for
+  'horse:0.5,bird:0.5' (`blending.parse_blend`).
   """
   family = run.family
   require(family, GeneratesFromPrior, "drawing samples", run.config.family)
@@ -49,6 +50,11 @@ def generate_images(run: Any, num: int, seed: int, batch_size: int = 256,
   if class_name is None:
     return images_from_latents(jax.jit(family.generate), run.state, latents, batch_size)
   require(family, ConditionalGenerator, "--class", run.config.family)
+  if blending.is_blend(class_name):  # 'horse:0.5,bird:0.5': class weights, not a label
+    weights = jnp.asarray(blending.parse_blend(class_name, tuple(family.class_labels)))
+    conditional = jax.jit(lambda state, z: family.generate_conditional(
+        state, z, jnp.broadcast_to(weights, (z.shape[0],) + weights.shape)))
+    return images_from_latents(conditional, run.state, latents, batch_size)
   label = class_index(tuple(family.class_labels), class_name)
   conditional = jax.jit(lambda state, z: family.generate_conditional(
       state, z, jnp.full((z.shape[0],), label, jnp.int32)))

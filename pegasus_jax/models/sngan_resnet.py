@@ -176,8 +176,18 @@ class PatchConv(nn.Module):
     return y
 
 
+def class_embedding(embed: nn.Embed, labels: jax.Array) -> jax.Array:
+  """The rows of `embed` for integer labels (N,), or for float class weights (N, K) the blends
+  sum_k w_k row_k (class-embedding blending, as in BigGAN's class hybrids); elementwise, so a
+  one-hot weight gives its class's row exactly."""
+  if jnp.issubdtype(labels.dtype, jnp.floating):
+    return jnp.sum(labels[:, :, None] * embed.embedding[None], axis=1)
+  return embed(labels)
+
+
 class ConditionalBatchNorm(nn.Module):
-  """Batch norm; with num_classes > 0 its gain and bias are looked up per class (init 1 and 0).
+  """Batch norm; with num_classes > 0 its gain and bias are looked up per class (init 1 and 0),
+  or blended for float class weights (N, K) (`class_embedding`).
 
   The class-conditional form (de Vries et al. 2017, as in SN-GAN's conditional generator)
   normalises without a shared scale/bias, then applies embed_gain[y] and embed_bias[y].
@@ -197,10 +207,10 @@ class ConditionalBatchNorm(nn.Module):
                      dtype=jnp.float32)(x)
     if conditional:
       c = x.shape[-1]
-      gain = nn.Embed(self.num_classes, c, embedding_init=nn.initializers.ones,
-                      name="gain")(labels)
-      bias = nn.Embed(self.num_classes, c, embedding_init=nn.initializers.zeros,
-                      name="bias")(labels)
+      gain = class_embedding(nn.Embed(self.num_classes, c, embedding_init=nn.initializers.ones,
+                                      name="gain"), labels)
+      bias = class_embedding(nn.Embed(self.num_classes, c, embedding_init=nn.initializers.zeros,
+                                      name="bias"), labels)
       x = x * gain[:, None, None, :] + bias[:, None, None, :]
     return x.astype(self.dtype)
 
@@ -251,7 +261,8 @@ def _check_labels(num_classes: int, labels: jax.Array | None) -> None:
 
 
 class Generator(nn.Module):
-  """z (N, z_dim) [, labels (N,) int] -> images (N, S, S, channels) in [-1, 1]."""
+  """z (N, z_dim) [, labels (N,) int or class weights (N, K) float] -> images (N, S, S, channels)
+  in [-1, 1]."""
 
   image_size: int = 32
   width: int = 256

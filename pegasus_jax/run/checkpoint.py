@@ -94,11 +94,14 @@ def check_compatible(saved: dict[str, Any], config: ml_collections.ConfigDict,
   """Raise IncompatibleCheckpointError listing every signature field that differs."""
   old, new = flatten_config(saved), flatten_config(config_to_dict(config))
   fields = COMMON_SIGNATURE_FIELDS + tuple(signature_fields)
+  # A field newer than the checkpoint and left off ('' / 0 / None: e.g. no guide classifier)
+  # changes nothing the checkpoint holds.
+  newer_and_off = lambda name: name not in old and not new.get(name)
   differences = [
       f"config.{name}: checkpoint has {old.get(name)!r}, config has {new.get(name)!r}"
       for name in sorted(set(old) | set(new))
       if any(name == f or name.startswith(f + ".") for f in fields)
-      and old.get(name) != new.get(name)]
+      and old.get(name) != new.get(name) and not newer_and_off(name)]
   if differences:
     raise IncompatibleCheckpointError(
         f"the checkpoints in {checkpoint_dir} were written with a different model config; "

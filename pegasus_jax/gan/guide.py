@@ -1,0 +1,98 @@
+"""The guide term of GAN training: a frozen classifier asks each fake to be half horse, half bird.
+
+With `config.guide.weight` = lambda > 0 the generator also minimises
+
+  lambda * E_z CE( (1/2 on each of `guide.classes`), guide(augment(G(z))) )
+
+the cross-entropy between the target distribution and the guide classifier's (calibrated) full
+softmax, the images augmented by a random DiffAugment draw (`guide.augment`) at every step so
+that a pixel pattern which fools the guide on one view does not pay (CAN, Elgammal et al. 2017,
+puts a classifier-ambiguity term in a GAN's objective; this one aims at two chosen classes).
+Its gradient with respect to the classifier's logits is p - target: zero exactly where the
+guide already reads (1/2, 1/2).
+
+The guide is never trained: its parameters are not in the generator's optimiser. Its checkpoint
+path and a checksum of its weights are recorded in `config.guide.checksum` (and so in every
+checkpoint's metadata): resuming a run with another guide is refused (`signature_fields`).
+
+Loading a classifier run is the evaluation layer's job (`evaluation.classifier_metrics` registers
+the loader with `register_loader` when imported, as training does); this module only holds
+what the GAN step needs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from pegasus_jax.errors import ConfigError
+from pegasus_jax.gan import diffaugment
+
+PyTree = Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Guide:
+  """A frozen classifier: `log_probs(params, images)` -> calibrated log p(y|x), (N, C)."""
+
+  log_probs: Callable[[PyTree, jax.Array], jax.Array]
+  params: PyTree
+  labels: tuple[str, ...]
+  image_shape: tuple[int, ...]
+  checksum: str  # of the weights, as the evaluation layer computes it
+  workdir: str
+
+
+GuideLoader = Callable[[str], Guide]
+_LOADER: list[GuideLoader] = []
+
+
+def register_loader(loader: GuideLoader) -> None:
+  """Make `load_guide` read classifier runs with `loader` (the evaluation layer's)."""
+  _LOADER[:] = [loader]
+
+
+def load_guide(workdir: str) -> Guide:
+  if not _LOADER:
+    raise ConfigError("config.guide.classifier: no classifier loader is registered; import "
+                      "pegasus_jax.evaluation.classifier_metrics first (training does)")
+  return _LOADER[0](workdir)
+
+
+def target_distribution(labels: Sequence[str], classes: Sequence[str]) -> jax.Array:
+  """(C,) with 1/len(classes) on each of `classes` among the guide's `labels`, 0 elsewhere."""
+  missing = [name for name in classes if name not in labels]
+  if missing or len(set(classes)) != len(classes) or len(classes) < 2:
+    raise ConfigError(f"config.guide.classes={tuple(classes)} must be two or more different "
+                      f"classes of the guide classifier {list(labels)}")
+  target = jnp.zeros((len(labels),), jnp.float32)
+  return target.at[jnp.asarray([list(labels).index(name) for name in classes])].set(
+      1.0 / len(classes))
+
+
+def cross_entropy(log_probs: jax.Array, target: jax.Array) -> jax.Array:
+  """-sum_y target(y) log p(y|x) per image: (N, C), (C,) -> (N,)."""
+  return -jnp.sum(target * log_probs, axis=-1)
+
+
+def guide_loss(guide: Guide, images: jax.Array, key: jax.Array, policy: str,
+               target: jax.Array) -> jax.Array:
+  """The batch mean of `cross_entropy` of the guide's view of `augment(images)`."""
+  augmented = diffaugment.diff_augment(key, images, policy)
+  return jnp.mean(cross_entropy(guide.log_probs(guide.params, augmented), target))
+
+
+def record_checksum(config: ml_collections.ConfigDict, guide: Guide) -> None:
+  """Write the guide's checksum into `config.guide.checksum` (saved with every checkpoint); a
+  checksum already there must be this guide's (a changed classifier at the same path is not
+  the run's guide)."""
+  given = config.guide.checksum
+  if given and given != guide.checksum:
+    raise ConfigError(f"config.guide.checksum={given!r}, but the guide classifier "
+                      f"{guide.workdir} has weights {guide.checksum!r}: it is not the "
+                      "classifier this run was trained with")
+  config.guide.checksum = guide.checksum

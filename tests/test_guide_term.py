@@ -1,0 +1,114 @@
+"""config.guide: a frozen classifier asks JointGAN's fakes to read (1/2 horse, 1/2 bird)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import image_info, save_initial_checkpoint, tiny_config
+from pegasus_jax import families
+from pegasus_jax.run import checkpoint
+from pegasus_jax.errors import ConfigError
+from pegasus_jax.evaluation import classifier_metrics  # noqa: F401  registers the guide loader
+from pegasus_jax.families.cgan import ConditionalGAN, cgan_config
+from pegasus_jax.families.jointgan import JointGAN
+from pegasus_jax.gan import guide as guide_term
+
+
+def _fake_guide(labels=("horse", "bird")):
+  """A 'classifier' of 8x8 images: logits (mean of the red channel, mean of the green one)."""
+  def log_probs(params, images):
+    logits = params["scale"] * jnp.mean(images, axis=(1, 2))[:, :2]
+    return jax.nn.log_softmax(logits, axis=-1)
+  return guide_term.Guide(log_probs=log_probs, params={"scale": 3.0}, labels=labels,
+                          image_shape=(8, 8, 3), checksum="fake", workdir="fake")
+
+
+def test_target_is_half_on_each_class():
+  np.testing.assert_allclose(guide_term.target_distribution(("cat", "horse", "bird"),
+                                                            ("horse", "bird")), [0, 0.5, 0.5])
+  for bad in (("horse", "dog"), ("horse", "horse"), ("horse",)):
+    with pytest.raises(ConfigError, match="guide.classes"):
+      guide_term.target_distribution(("cat", "horse", "bird"), bad)
+
+
+def test_the_gradient_is_zero_where_the_guide_reads_one_half_each():
+  guide = _fake_guide()
+  target = guide_term.target_distribution(guide.labels, ("horse", "bird"))
+  rng = np.random.default_rng(0)
+  images = rng.uniform(-1, 1, (4, 8, 8, 3)).astype(np.float32)
+  images[..., 1] = images[..., 0]  # equal logits: p = (1/2, 1/2) exactly
+  grad = jax.grad(lambda x: guide_term.guide_loss(guide, x, jax.random.PRNGKey(0), "", target))
+  np.testing.assert_array_equal(grad(jnp.asarray(images)), 0.0)
+  loss = guide_term.guide_loss(guide, jnp.asarray(images), jax.random.PRNGKey(0), "", target)
+  np.testing.assert_allclose(loss, np.log(2.0), rtol=1e-6)  # the minimum: the target's entropy
+  images[..., 1] = -images[..., 0]  # now the guide leans one way: a gradient pulls it back
+  assert float(jnp.abs(grad(jnp.asarray(images))).max()) > 1e-3
+
+
+def test_bad_guide_configs_are_refused():
+  with pytest.raises(ConfigError, match="guide.classifier=CLASSIFIER_WORKDIR"):
+    JointGAN.check_config(tiny_config(guide__weight=1.0))
+  with pytest.raises(ConfigError, match="guide.weight"):
+    JointGAN.check_config(tiny_config(guide__weight=-1.0))
+  with pytest.raises(ConfigError, match="guide.augment"):
+    JointGAN.check_config(tiny_config(guide__augment="blur"))
+  config = cgan_config()
+  config.guide.weight, config.guide.classifier = 1.0, "somewhere"
+  with pytest.raises(ConfigError, match="JointGAN's"):
+    ConditionalGAN.check_config(config)
+
+
+def test_a_changed_guide_is_refused_on_resume():
+  config = tiny_config(guide__classifier="a", guide__weight=1.0)
+  guide_term.record_checksum(config, _fake_guide())
+  assert config.guide.checksum == "fake"
+  saved = checkpoint.config_to_dict(config)
+  other = tiny_config(guide__classifier="a", guide__weight=1.0, guide__checksum="retrained")
+  with pytest.raises(checkpoint.IncompatibleCheckpointError, match="guide.checksum"):
+    checkpoint.check_compatible(saved, other, "ckpt", JointGAN.signature_fields)
+  moved = tiny_config(guide__classifier="b", guide__weight=1.0, guide__checksum="fake")
+  with pytest.raises(checkpoint.IncompatibleCheckpointError, match="guide.classifier"):
+    checkpoint.check_compatible(saved, moved, "ckpt", JointGAN.signature_fields)
+  with pytest.raises(ConfigError, match="not the classifier this run was trained with"):
+    guide_term.record_checksum(other, _fake_guide())
+
+
+def test_a_tiny_guided_run_lowers_the_guide_term(tmp_path_factory):
+  from test_classifier import tiny_classifier_config
+  classifier = save_initial_checkpoint(tiny_classifier_config(), ("horse", "bird", "cat"),
+                                       str(tmp_path_factory.mktemp("guide")))
+  config = tiny_config(guide__classifier=classifier, guide__weight=50.0, guide__augment="",
+                       optimizer__g_lr=1e-2)
+  family = families.create(config, image_info(("horse", "bird"), 8))
+  assert config.guide.checksum == family.guide.checksum != ""
+  state = family.init(jax.random.PRNGKey(0))
+  rng = np.random.default_rng(0)
+  real = jnp.asarray(rng.uniform(-1, 1, (2, 4, 8, 8, 3)), jnp.float32)
+  z = family.latents(jax.random.PRNGKey(9), 16)
+
+  def term(state):
+    images = family.generator.apply({"params": state.g_params, **state.g_model_state}, z,
+                                    train=False)
+    return float(guide_term.guide_loss(family.guide, images, jax.random.PRNGKey(0), "",
+                                       family.guide_target))
+
+  step = jax.jit(family.train_step)
+  before = term(state)
+  params_before = jax.tree_util.tree_leaves(family.guide.params)
+  for _ in range(5):
+    state, metrics = step(state, {"real": real})
+  assert "g_guide_ce" in metrics
+  assert term(state) < before - 1e-3, (before, term(state))
+  # the guide is frozen: its parameters are untouched and not part of the state
+  for a, b in zip(params_before, jax.tree_util.tree_leaves(family.guide.params)):
+    np.testing.assert_array_equal(a, b)
+
+
+def test_checkpoints_older_than_the_guide_fields_resume_without_a_guide_only():
+  saved = checkpoint.config_to_dict(tiny_config())
+  del saved["guide"], saved["g_aggregate"]  # as written before these fields existed
+  checkpoint.check_compatible(saved, tiny_config(), "ckpt", JointGAN.signature_fields)
+  guided = tiny_config(guide__classifier="a", guide__weight=1.0, guide__checksum="x")
+  with pytest.raises(checkpoint.IncompatibleCheckpointError, match="guide.classifier"):
+    checkpoint.check_compatible(saved, guided, "ckpt", JointGAN.signature_fields)
