@@ -12,7 +12,7 @@ from pegasus_jax import families
 from pegasus_jax.errors import ConfigError
 from pegasus_jax.families.cgan import ConditionalGAN, cgan_config
 from pegasus_jax.families.jointgan import JointGAN
-from pegasus_jax.families.toy1d import MLP
+from pegasus_jax.models.mlp import MLP
 from pegasus_jax.gan import aggregation, losses
 
 # Two samples (columns), two classes (rows): sample 0 has losses (1, 2), sample 1 (3, 0).
