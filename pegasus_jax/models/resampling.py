@@ -22,28 +22,12 @@ import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 
+from pegasus_jax.models.conv_forms import depth_to_space, space_to_depth
 from pegasus_jax.precision import add_bias
 
 Initializer = Callable[..., jax.Array]
 
 DCGAN_INIT: Initializer = nn.initializers.normal(0.02)
-
-
-def depth_to_space(x: jax.Array, block: int = 2) -> jax.Array:
-  """(N, H, W, b*b*C) -> (N, b*H, b*W, C); channel index (a, c, ch) lands at row b*i+a, column b*j+c."""
-  n, h, w, c = x.shape
-  out = c // (block * block)
-  x = x.reshape(n, h, w, block, block, out)
-  x = x.transpose(0, 1, 3, 2, 4, 5)
-  return x.reshape(n, h * block, w * block, out)
-
-
-def space_to_depth(x: jax.Array, block: int = 2) -> jax.Array:
-  """The inverse of `depth_to_space`: (N, b*H, b*W, C) -> (N, H, W, b*b*C)."""
-  n, h, w, c = x.shape
-  x = x.reshape(n, h // block, block, w // block, block, c)
-  x = x.transpose(0, 1, 3, 2, 4, 5)
-  return x.reshape(n, h // block, w // block, block * block * c)
 
 
 # For ConvTranspose(k=4, s=2, p=1): output row 2i+a gathers input rows i-1, i, i+1 (taps 0..2)
