@@ -11,9 +11,9 @@ input gradient alone (dx), the kernel gradient alone (dw) and all three in one j
 what a training step does), for:
 
 - every form of `conv_forms.FORMS` for the layer's kind (`lax` is `lax.conv_general_dilated`
-  as is), and the layers the models use today: `patches` (sngan_resnet.PatchConv's matmul
-  form, resampling.DownConv), `upconv3x3` (resampling.UpConv), `conv_matmul_grad`
-  (fast_cifar's 3x3 convolution with >= 32 input channels);
+  as is; `patches` and `conv3x3` are what sngan_resnet.PatchConv, resampling.DownConv and
+  resampling.UpConv computed until now), and fast_cifar's `conv_matmul_grad` (the classifier's
+  3x3 convolution with >= 32 input channels);
 - PyTorch's own layer (F.conv2d / F.conv_transpose2d and aten.convolution_backward: oneDNN on
   the CPU), NCHW, eager, the anchor (`torch/form` > 1: the form is faster than PyTorch).
 
@@ -50,8 +50,6 @@ sys.path.insert(0, REPO)
 from benchmarks.train_step import load_config  # noqa: E402
 from pegasus_jax.families.classifier_recipe import FAST_CIFAR_MULTIPLIERS  # noqa: E402
 from pegasus_jax.models import conv_forms, fast_cifar  # noqa: E402
-from pegasus_jax.models.resampling import DownConv, UpConv  # noqa: E402
-from pegasus_jax.models.sngan_resnet import PatchConv  # noqa: E402
 
 OPS = ("fwd", "dx", "dw", "all")
 SAMPLE_S = 0.02
@@ -140,27 +138,12 @@ def all_layers() -> dict[str, list[Layer]]:
 
 
 # -- the forms -----------------------------------------------------------------------------------
-def _module_form(make: Callable[[int, int], Any]) -> Callable[[jax.Array, jax.Array], jax.Array]:
-  """A Flax layer of the models as (x, w) -> y, its kernel param set to w, no bias."""
-  def fn(x: jax.Array, w: jax.Array) -> jax.Array:
-    return make(w.shape[-1], w.shape[0]).apply({"params": {"kernel": w}}, x)
-  return fn
-
-
-CURRENT_FORMS: dict[str, dict[str, Callable]] = {
-    "conv": {"patches": _module_form(lambda o, k: PatchConv(o, k, use_bias=False)),
-             "conv_matmul_grad": fast_cifar.conv_matmul_grad},
-    "down": {"patches": _module_form(lambda o, k: DownConv(o, use_bias=False))},
-    "up": {"upconv3x3": _module_form(lambda o, k: UpConv(o, use_bias=False))},
-}
-
-
 def jax_forms(layer: Layer) -> dict[str, Callable]:
+  """conv_forms.FORMS[kind] (its `patches` and `conv3x3` are the models' layers until now), and
+  for 3x3 convolutions fast_cifar's `conv_matmul_grad` (the classifier's, >= 32 channels)."""
   forms = dict(conv_forms.FORMS[layer.kind])
-  for name, fn in CURRENT_FORMS[layer.kind].items():
-    if name == "conv_matmul_grad" and layer.kernel != 3:
-      continue  # fast_cifar's form is 3x3 only
-    forms[name] = fn
+  if layer.kind == "conv" and layer.kernel == 3:
+    forms["conv_matmul_grad"] = fast_cifar.conv_matmul_grad
   return forms
 
 

@@ -163,6 +163,20 @@ def conv_dilation_free(x: jax.Array, w: jax.Array) -> jax.Array:
   return conv_s1(x, w, same_padding(w.shape[0]))
 
 
+def conv_patches(x: jax.Array, w: jax.Array) -> jax.Array:
+  """kxk shifted views concatenated on channels, then one `patches @ kernel` (sngan_resnet's
+  default): under `vmap` a batched matmul, never a grouped convolution."""
+  (p, _), _ = same_padding(w.shape[0])
+  k, cin, cout = w.shape[0], w.shape[2], w.shape[3]
+  h, wd = x.shape[-3], x.shape[-2]
+  if k > 1:
+    padded = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+    # Order (dh, dw, cin) matches the row-major flattening of the HWIO kernel.
+    x = jnp.concatenate(
+        [padded[:, dh:dh + h, dw:dw + wd] for dh in range(k) for dw in range(k)], axis=-1)
+  return jnp.dot(x, w.reshape(k * k * cin, cout).astype(x.dtype))
+
+
 # -- kind 'down': Conv2d(4, stride 2, padding 1) --------------------------------------------------
 def _check_down(x: jax.Array, w: jax.Array) -> None:
   if w.shape[:2] != (4, 4) or x.shape[1] % 2 or x.shape[2] % 2:
@@ -197,6 +211,18 @@ def down_s2d(x: jax.Array, w: jax.Array) -> jax.Array:
   _check_down(x, w)
   xs = space_to_depth(jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0))))
   return conv_s1(xs, down_kernel_to_s2d(w).astype(x.dtype), VALID)
+
+
+def down_patches(x: jax.Array, w: jax.Array) -> jax.Array:
+  """Pad 1, space-to-depth, then the 2x2 VALID convolution as four shifted views and one matmul
+  (resampling.DownConv until now): under `vmap` a batched matmul."""
+  _check_down(x, w)
+  cin, cout = w.shape[2:]
+  xs = space_to_depth(jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0))))
+  h, wd = xs.shape[1] - 1, xs.shape[2] - 1
+  patches = jnp.concatenate(
+      [xs[:, qh:qh + h, qw:qw + wd] for qh in (0, 1) for qw in (0, 1)], axis=-1)
+  return jnp.dot(patches, down_kernel_to_s2d(w).reshape(16 * cin, cout).astype(x.dtype))
 
 
 @jax.custom_vjp
@@ -234,6 +260,16 @@ down_strided_gemm_dw.defvjp(_down_gemm_fwd, _down_gemm_bwd)
 # Output row 2m + a reads padded input rows m + a (tap 0) and m + a + 1 (tap 1) through kernel
 # rows _PHASE_TAPS[a] (from out[2i - 1 + k] += x[i] w[k]); the same for columns.
 _PHASE_TAPS = np.array([[3, 1], [2, 0]])
+
+
+# The same map on a 3x3 window of the unpadded-by-phase input: row 2i + a reads rows i-1, i, i+1
+# through kernel rows _UP3_TAPS[a] (-1: no contribution), for `up_conv3x3`.
+_UP3_TAPS = ((3, 1, -1), (-1, 2, 0))
+_UP3_SELECT = np.zeros((2, 3, 4), np.float32)
+for _phase, _taps in enumerate(_UP3_TAPS):
+  for _tap, _k in enumerate(_taps):
+    if _k >= 0:
+      _UP3_SELECT[_phase, _tap, _k] = 1.0
 
 
 def up_lax(x: jax.Array, w: jax.Array) -> jax.Array:
@@ -279,6 +315,18 @@ def up_subpixel_phases(x: jax.Array, w: jax.Array) -> jax.Array:
   return jnp.stack(rows, axis=2).reshape(n, 2 * h, 2 * wd, w.shape[-1])
 
 
+def up_conv3x3(x: jax.Array, w: jax.Array) -> jax.Array:
+  """A 3x3 stride-1 convolution to 4 phases x O channels, then depth-to-space (resampling.UpConv
+  until now): 9 taps per phase where 4 contribute, 2.25x the transposed convolution's FLOPs."""
+  cin, cout = w.shape[2:]
+  select = jnp.asarray(_UP3_SELECT, w.dtype)
+  # k3[th, tw, i, a, b, o] = sum_{kh,kw} S[a,th,kh] S[b,tw,kw] w[kh,kw,i,o]
+  k3 = jnp.einsum("ahk,bwl,klio->hwiabo", select, select, w).reshape(3, 3, cin, 4 * cout)
+  y = lax.conv_general_dilated(x, k3.astype(x.dtype), (1, 1), ((1, 1), (1, 1)),
+                               dimension_numbers=DIMENSIONS)
+  return depth_to_space(y, 2)
+
+
 def up_zero_insert(x: jax.Array, w: jax.Array) -> jax.Array:
   """Zeros inserted explicitly (interior padding), then a 4x4 `conv_s1` with the flipped kernel.
 
@@ -292,18 +340,21 @@ def up_zero_insert(x: jax.Array, w: jax.Array) -> jax.Array:
 
 # -- the table -----------------------------------------------------------------------------------
 FORMS: dict[str, dict[str, ConvFn]] = {
-    "conv": {"lax": conv_lax, "dilation_free": conv_dilation_free},
-    "down": {"lax": down_lax, "s2d": down_s2d, "strided_gemm_dw": down_strided_gemm_dw},
+    "conv": {"lax": conv_lax, "dilation_free": conv_dilation_free, "patches": conv_patches},
+    "down": {"lax": down_lax, "s2d": down_s2d, "strided_gemm_dw": down_strided_gemm_dw,
+             "patches": down_patches},
     "up": {"lax": up_lax, "subpixel": up_subpixel, "subpixel_phases": up_subpixel_phases,
-           "zero_insert": up_zero_insert},
+           "zero_insert": up_zero_insert, "conv3x3": up_conv3x3},
 }
 
 # The fastest exact form per backend and layer kind. CPU: benchmarks/conv_layers.py (see
-# BENCHMARKS.md); GPU and TPU: `lax`, XLA's own convolutions, as measured fast there.
+# BENCHMARKS.md). GPU and TPU: the forms the models used when they were measured there (the H200
+# section of BENCHMARKS.md), until a device run of benchmarks/conv_layers.py says otherwise.
+_MEASURED_ON_GPU = {"conv": "patches", "down": "patches", "up": "conv3x3"}
 BEST_FORMS: dict[str, dict[str, str]] = {
-    "cpu": {"conv": "lax", "down": "lax", "up": "lax"},
-    "gpu": {"conv": "lax", "down": "lax", "up": "lax"},
-    "tpu": {"conv": "lax", "down": "lax", "up": "lax"},
+    "cpu": {"conv": "patches", "down": "patches", "up": "conv3x3"},
+    "gpu": dict(_MEASURED_ON_GPU),
+    "tpu": dict(_MEASURED_ON_GPU),
 }
 
 
