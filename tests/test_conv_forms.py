@@ -138,3 +138,18 @@ def test_bad_inputs_raise():
 def test_best_form_names_a_form_of_every_kind(backend):
   for kind, forms in conv_forms.FORMS.items():
     assert conv_forms.best_form(kind, backend) in forms
+
+
+@pytest.mark.parametrize("kind,form", [(kind, form) for kind, forms in conv_forms.FORMS.items()
+                                       for form in forms if form != "strided_gemm_dw"])
+def test_second_order_gradients_match_lax(kind, form):
+  """A gradient penalty differentiates the input gradient again (WGAN-GP through D)."""
+  x_shape, w_shape = CASES[kind][0]
+  x, w = _arrays(x_shape, w_shape)
+
+  def penalty(fn):
+    return lambda w: jnp.sum(jax.grad(lambda x: jnp.sum(fn(x, w) ** 2))(x) ** 2)
+
+  np.testing.assert_allclose(jax.grad(penalty(conv_forms.conv_fn(kind, form)))(w),
+                             jax.grad(penalty(conv_forms.conv_fn(kind, "lax")))(w),
+                             rtol=1e-4, atol=1e-3)

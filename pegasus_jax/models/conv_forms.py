@@ -130,6 +130,7 @@ def conv_s1(x: jax.Array, w: jax.Array, padding: Padding) -> jax.Array:
 
   Input gradient: a stride-1 convolution of the cotangent with the flipped kernel; kernel
   gradient: `kernel_grad_gemm`. `padding` must be a tuple of int pairs (it is static).
+  Differentiable to any order (the backward pass is conv_s1 and GEMMs).
   """
   return _lax_conv((1, 1), padding)(x, w)
 
@@ -143,7 +144,9 @@ def _conv_s1_bwd(padding, residuals, dy):
   kh, kw = w.shape[:2]
   (top, bottom), (left, right) = padding
   input_padding = ((kh - 1 - top, kh - 1 - bottom), (kw - 1 - left, kw - 1 - right))
-  dx = _lax_conv((1, 1), input_padding)(dy, _flip_transpose(w).astype(dy.dtype))
+  # conv_s1 itself (not the bare stacked convolution, which has no autodiff rule), so the
+  # backward pass is differentiable again: a gradient penalty differentiates through it.
+  dx = conv_s1(dy, _flip_transpose(w).astype(dy.dtype), input_padding)
   dw = kernel_grad_gemm(x, dy, (kh, kw), padding)
   return dx.astype(x.dtype), dw.astype(w.dtype)
 
@@ -230,6 +233,7 @@ def down_strided_gemm_dw(x: jax.Array, w: jax.Array) -> jax.Array:
   """XLA's strided convolution and input gradient, the kernel gradient as 4 GEMMs.
 
   The kernel gradient runs on the space-to-depth input (4 shifted views, no dilation).
+  First-order only: its input gradient is a stacked convolution without an autodiff rule.
   """
   _check_down(x, w)
   return _lax_conv((2, 2), ((1, 1), (1, 1)))(x, w)
