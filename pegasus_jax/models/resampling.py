@@ -32,9 +32,11 @@ DCGAN_INIT: Initializer = nn.initializers.normal(0.02)
 class UpConv(nn.Module):
   """PyTorch-style `ConvTranspose2d(kernel=4, stride=2, padding=1)`: doubles H and W.
 
-  Computed by the backend's fastest exact form (`conv_forms.best_form('up')`; on every backend
-  today a 3x3 stride-1 convolution to 4*features channels and a depth-to-space, the 3x3 kernel
-  gathered from the 4x4 parameter on the fly).
+  Computed by the backend's fastest exact form (`conv_forms.best_form('up')`): on the CPU one
+  2x2 stride-1 convolution to the four output phases (`conv_forms.up_subpixel`, exactly the
+  transposed convolution's taps, a dilation-free backward pass); on GPU/TPU a 3x3 stride-1
+  convolution to 4*features channels and a depth-to-space (`conv_forms.up_conv3x3`, 9 taps per
+  phase where 4 contribute). Either way the parameter is the 4x4 kernel.
   """
 
   features: int
