@@ -153,3 +153,16 @@ def test_second_order_gradients_match_lax(kind, form):
   np.testing.assert_allclose(jax.grad(penalty(conv_forms.conv_fn(kind, form)))(w),
                              jax.grad(penalty(conv_forms.conv_fn(kind, "lax")))(w),
                              rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("kind,form", [(kind, form) for kind in ("up", "down")
+                                       for form in conv_forms.FORMS[kind]])
+def test_layers_compute_the_same_whatever_form_the_table_picks(monkeypatch, kind, form):
+  """UpConv / DownConv read the table at trace time; every entry gives the same layer."""
+  monkeypatch.setitem(conv_forms.BEST_FORMS, jax.default_backend(),
+                      dict(conv_forms.BEST_FORMS[jax.default_backend()], **{kind: form}))
+  x, w = _arrays((2, 4, 4, 3), (4, 4, 3, 5))
+  layer = (UpConv if kind == "up" else DownConv)(5, use_bias=False)
+  assert jax.eval_shape(layer.init, jax.random.PRNGKey(0), x)["params"]["kernel"].shape == w.shape
+  _assert_same(_value_and_grads(lambda x, w: layer.apply({"params": {"kernel": w}}, x), x, w),
+               _value_and_grads(conv_forms.conv_fn(kind, "lax"), x, w))

@@ -23,7 +23,9 @@ primitive does the arithmetic:
 
 `best_form(kind)` names the fastest form per backend, decided once at trace time from
 `jax.default_backend()`: `BEST_FORMS` holds the table (CPU entries from
-`benchmarks/conv_layers.py`; other backends keep `lax`, unmeasured).
+`benchmarks/conv_layers.py`; GPU and TPU keep the forms the models had when measured on the
+H200). `FORMS` also names those forms (`patches`, `conv3x3`), so a model layer is a parameter
+plus `conv_fn(kind)`.
 """
 
 from __future__ import annotations
