@@ -1,9 +1,9 @@
-r"""JAX vs PyTorch eager: one full GAN training step of the same networks, in one process.
+r"""JAX vs PyTorch (eager and torch.compile): one full GAN training step of the same networks.
 
   pip install -e '.[bench]'     # torch: a benchmark extra, never a test dependency
   python benchmarks/compare_torch.py [--k=1,2,4,10] [--batch=64] [--steps=5] [--warmup=2]
                                      [--configs=jointgan,dcgan_cifar,sngan_cifar]
-                                     [--torch_device=cpu|cuda]
+                                     [--torch_device=cpu|cuda] [--no_torch_compile]
 
 Why: speed claims against PyTorch must be reproducible here, on the same machine, batch and
 thread count, with networks whose parameter counts are checked equal, in total and tensor by tensor (the
@@ -22,6 +22,12 @@ torch.set_num_threads(os.cpu_count()); XLA:CPU uses every core by itself. On a G
 (`--torch_device=cuda`, the default where CUDA is available; JAX then uses the same GPU) the
 PyTorch side runs on it with cudnn.benchmark on, as a speed-minded PyTorch user would set it, and
 each of its steps is timed until `torch.cuda.synchronize()`.
+
+The `tc` columns are a third side, the same PyTorch step with G and every D wrapped in
+`torch.compile` (default mode; the optimisers stay eager), the anchor a speed-minded PyTorch
+user would pick; it alternates with the other two. Its first step (the compile) is timed
+apart. Where torch.compile is missing or fails (no C++ compiler, no Triton, a Dynamo error) the
+row prints why and the other columns stand; `--no_torch_compile` skips it.
 
 Rows: `jointgan` is configs/jointgan.py (32x32, widths 64, z 128, spectral-norm D, one per
 class) for every K of --k; `dcgan_cifar` is configs/dcgan_cifar.py (batch-norm D, leaky ReLU in
@@ -287,15 +293,22 @@ LOSSES: dict[str, tuple[Callable, Callable]] = {
 
 
 class TorchRunner:
-  """One eager PyTorch training step, written as a PyTorch user would: K Ds in a Python loop."""
+  """One PyTorch training step, written as a PyTorch user would: K Ds in a Python loop.
+
+  Eager by default; `compiled=True` wraps G and each D in `torch.compile` (default mode), the
+  one-line speed-up a PyTorch user reaches for; the optimisers and the loop stay eager.
+  """
 
   def __init__(self, config: ml_collections.ConfigDict, nets: TorchNets, real: np.ndarray,
-               device: torch.device = torch.device("cpu")):
+               device: torch.device = torch.device("cpu"), compiled: bool = False):
     opt = config.optimizer
     betas = (opt.b1, opt.b2)
     self.device = device
     self.g = nets.generator.to(device).train()
     self.ds = [d.to(device).train() for d in nets.discriminators]
+    # What the step calls: the modules themselves, or their compiled wrappers (same parameters).
+    self.g_call = torch.compile(self.g) if compiled else self.g
+    self.d_calls = [torch.compile(d) for d in self.ds] if compiled else self.ds
     self.g_opt = torch.optim.Adam(self.g.parameters(), lr=opt.g_lr, betas=betas)
     self.d_opts = [torch.optim.Adam(d.parameters(), lr=opt.d_lr, betas=betas) for d in self.ds]
     self.n_disc = config.n_disc
@@ -336,8 +349,8 @@ class TorchRunner:
   def step(self) -> None:
     for j in range(self.n_disc):
       with torch.no_grad():
-        fake = self.g(torch.randn(self.b, self.z_dim, device=self.device))
-      for c, (d, d_opt) in enumerate(zip(self.ds, self.d_opts)):
+        fake = self.g_call(torch.randn(self.b, self.z_dim, device=self.device))
+      for c, (d, d_opt) in enumerate(zip(self.d_calls, self.d_opts)):
         d_opt.zero_grad(set_to_none=True)
         real_logits, fake_logits = self._d_logits(d, self.real[j][c], fake)
         loss = self.d_loss(real_logits, fake_logits)
@@ -346,8 +359,8 @@ class TorchRunner:
     for d in self.ds:
       d.requires_grad_(False)
     self.g_opt.zero_grad(set_to_none=True)
-    fake = self.g(torch.randn(self.b, self.z_dim, device=self.device))
-    g_loss = sum(self.g_loss(d(fake)) for d in self.ds)
+    fake = self.g_call(torch.randn(self.b, self.z_dim, device=self.device))
+    g_loss = sum(self.g_loss(d(fake)) for d in self.d_calls)
     g_loss.backward()
     self.g_opt.step()
     if self.ema:
@@ -376,9 +389,31 @@ ROWS: dict[str, Row] = {
 }
 
 
+def build_compiled(config: ml_collections.ConfigDict, row: Row, k: int, real: np.ndarray,
+                   torch_device: torch.device) -> tuple[TorchRunner | None, float, str]:
+  """The torch.compile'd runner after its first (compiling) step, its compile seconds, and ''
+  or, when torch.compile is missing or fails here (no C++ compiler, no Triton, a Dynamo
+  error), None and why: the eager and JAX columns never depend on it."""
+  if not hasattr(torch, "compile"):
+    return None, 0.0, f"torch {torch.__version__} has no torch.compile"
+  try:
+    torch.manual_seed(config.seed)
+    runner = TorchRunner(config, row.torch_builder(config, k), real, torch_device, compiled=True)
+    t0 = time.perf_counter()
+    runner.step()
+    return runner, time.perf_counter() - t0, ""
+  except Exception as e:  # pylint: disable=broad-except  # any failure: report it, keep going
+    first_line = (str(e).strip().splitlines() or [""])[0][:300]
+    return None, 0.0, f"{type(e).__name__}: {first_line}"
+
+
 def time_row(config: ml_collections.ConfigDict, row: Row, k: int, steps: int,
-             warmup: int, torch_device: torch.device = torch.device("cpu")) -> dict[str, Any]:
-  """Build both sides on the same batch, check parameter counts, time alternating steps."""
+             warmup: int, torch_device: torch.device = torch.device("cpu"),
+             with_compile: bool = True) -> dict[str, Any]:
+  """Build every side on the same batch, check parameter counts, time alternating steps.
+
+  Sides: JAX, PyTorch eager and (with_compile) PyTorch with torch.compile'd networks.
+  """
   size, channels = config.data.image_size, config.data.channels
   real = np.random.default_rng(0).uniform(
       -1, 1, (k, config.batch_size * config.n_disc, size, size, channels)).astype(np.float32)
@@ -397,17 +432,26 @@ def time_row(config: ml_collections.ConfigDict, row: Row, k: int, steps: int,
   t0 = time.perf_counter()
   jax_side.step()  # compiles
   compile_s = time.perf_counter() - t0
+  compiled, compiled_s, compiled_note = (
+      build_compiled(config, row, k, real, torch_device) if with_compile
+      else (None, 0.0, ""))
+  sides = {"jax": jax_side, "torch": torch_side}
+  if compiled is not None:
+    sides["compiled"] = compiled
   for _ in range(warmup):
-    jax_side.step()
-    torch_side.step()
-  jax_ms, torch_ms = [], []
+    for side in sides.values():
+      side.step()
+  times: dict[str, list[float]] = {name: [] for name in sides}
   for _ in range(steps):
-    for side, times in ((jax_side, jax_ms), (torch_side, torch_ms)):
+    for name, side in sides.items():
       t0 = time.perf_counter()
       side.step()
-      times.append(1000 * (time.perf_counter() - t0))
+      times[name].append(1000 * (time.perf_counter() - t0))
   return {"g_params": jax_side.g_params, "d_params": jax_side.d_params, "compile_s": compile_s,
-          "jax_ms": statistics.median(jax_ms), "torch_ms": statistics.median(torch_ms)}
+          "jax_ms": statistics.median(times["jax"]),
+          "torch_ms": statistics.median(times["torch"]),
+          "compiled_ms": statistics.median(times["compiled"]) if compiled else None,
+          "compiled_compile_s": compiled_s, "compiled_note": compiled_note}
 
 
 def cpu_model() -> str:
@@ -436,6 +480,8 @@ def main() -> None:
                       help=f"rows, comma-separated, from {sorted(ROWS)}")
   parser.add_argument("--torch_device", default="cuda" if torch.cuda.is_available() else "cpu",
                       choices=("cpu", "cuda"), help="where the PyTorch side runs")
+  parser.add_argument("--no_torch_compile", action="store_true",
+                      help="skip the torch.compile column (it compiles for minutes on a CPU)")
   args = parser.parse_args()
 
   threads = os.cpu_count() or 1
@@ -451,7 +497,8 @@ def main() -> None:
         f"{torch_where}; batch {args.batch}; median of {args.steps} steps "
         f"after {args.warmup} warm-up")
   header = (f"{'config':12} {'K':>3} {'batch':>5} {'G params':>10} {'D params':>10} "
-            f"{'compile s':>9} {'JAX ms':>8} {'torch ms':>9} {'torch/jax':>9}")
+            f"{'compile s':>9} {'JAX ms':>8} {'torch ms':>9} {'torch/jax':>9} "
+            f"{'tc compile s':>12} {'tc ms':>8} {'tc/jax':>7}")
   print(header)
   print("-" * len(header))
   for name in args.configs.split(","):
@@ -462,10 +509,16 @@ def main() -> None:
     for k in ks:
       config = load_config(row.config)
       config.batch_size = args.batch
-      r = time_row(config, row, k, args.steps, args.warmup, torch_device)
+      r = time_row(config, row, k, args.steps, args.warmup, torch_device,
+                   with_compile=not args.no_torch_compile)
+      compiled = (f"{r['compiled_compile_s']:>12.1f} {r['compiled_ms']:>8.1f} "
+                  f"{r['compiled_ms'] / r['jax_ms']:>6.2f}x" if r["compiled_ms"] is not None
+                  else f"{'-':>12} {'-':>8} {'-':>7}")
       print(f"{name:12} {k:>3} {args.batch:>5} {r['g_params']:>10,} {r['d_params']:>10,} "
             f"{r['compile_s']:>9.1f} {r['jax_ms']:>8.1f} {r['torch_ms']:>9.1f} "
-            f"{r['torch_ms'] / r['jax_ms']:>8.2f}x", flush=True)
+            f"{r['torch_ms'] / r['jax_ms']:>8.2f}x {compiled}", flush=True)
+      if r["compiled_note"]:
+        print(f"  torch.compile: {r['compiled_note']}", flush=True)
   print(f"load average after: {load_average()}")
 
 

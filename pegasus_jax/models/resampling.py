@@ -18,10 +18,10 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import jax
-import jax.numpy as jnp
-import numpy as np
 from flax import linen as nn
 
+from pegasus_jax.models import conv_forms
+from pegasus_jax.models.conv_forms import depth_to_space, space_to_depth  # noqa: F401 (re-export)
 from pegasus_jax.run.precision import add_bias
 
 Initializer = Callable[..., jax.Array]
@@ -29,38 +29,14 @@ Initializer = Callable[..., jax.Array]
 DCGAN_INIT: Initializer = nn.initializers.normal(0.02)
 
 
-def depth_to_space(x: jax.Array, block: int = 2) -> jax.Array:
-  """(N, H, W, b*b*C) -> (N, b*H, b*W, C); channel index (a, c, ch) lands at row b*i+a, column b*j+c."""
-  n, h, w, c = x.shape
-  out = c // (block * block)
-  x = x.reshape(n, h, w, block, block, out)
-  x = x.transpose(0, 1, 3, 2, 4, 5)
-  return x.reshape(n, h * block, w * block, out)
-
-
-def space_to_depth(x: jax.Array, block: int = 2) -> jax.Array:
-  """The inverse of `depth_to_space`: (N, b*H, b*W, C) -> (N, H, W, b*b*C)."""
-  n, h, w, c = x.shape
-  x = x.reshape(n, h // block, block, w // block, block, c)
-  x = x.transpose(0, 1, 3, 2, 4, 5)
-  return x.reshape(n, h // block, w // block, block * block * c)
-
-
-# For ConvTranspose(k=4, s=2, p=1): output row 2i+a gathers input rows i-1, i, i+1 (taps 0..2)
-# through kernel rows _UP_TAPS[a][tap] (-1: no contribution). Derived from o = 2*i - 1 + k.
-_UP_TAPS = ((3, 1, -1), (-1, 2, 0))
-_UP_SELECT = np.zeros((2, 3, 4), np.float32)
-for _phase, _taps in enumerate(_UP_TAPS):
-  for _tap, _k in enumerate(_taps):
-    if _k >= 0:
-      _UP_SELECT[_phase, _tap, _k] = 1.0
-
-
 class UpConv(nn.Module):
   """PyTorch-style `ConvTranspose2d(kernel=4, stride=2, padding=1)`: doubles H and W.
 
-  Computed as a 3x3 stride-1 convolution to 4*features channels and a depth-to-space, with the
-  3x3 kernel gathered from the 4x4 parameter on the fly.
+  Computed by the backend's fastest exact form (`conv_forms.best_form('up')`): on the CPU one
+  2x2 stride-1 convolution to the four output phases (`conv_forms.up_subpixel`, exactly the
+  transposed convolution's taps, a dilation-free backward pass); on GPU/TPU a 3x3 stride-1
+  convolution to 4*features channels and a depth-to-space (`conv_forms.up_conv3x3`, 9 taps per
+  phase where 4 contribute). Either way the parameter is the 4x4 kernel.
   """
 
   features: int
@@ -74,14 +50,7 @@ class UpConv(nn.Module):
     if self.dtype is not None:
       x = x.astype(self.dtype)
     kernel = self.param("kernel", self.kernel_init, (4, 4, cin, self.features))
-    select = jnp.asarray(_UP_SELECT, kernel.dtype)
-    # k3[th, tw, i, a, b, o] = sum_{kh,kw} S[a,th,kh] S[b,tw,kw] kernel[kh,kw,i,o]
-    k3 = jnp.einsum("ahk,bwl,klio->hwiabo", select, select, kernel)
-    k3 = k3.reshape(3, 3, cin, 4 * self.features)
-    y = jax.lax.conv_general_dilated(
-        x, k3.astype(x.dtype), (1, 1), ((1, 1), (1, 1)),
-        dimension_numbers=("NHWC", "HWIO", "NHWC"))
-    y = depth_to_space(y, 2)
+    y = conv_forms.conv_fn("up")(x, kernel)
     if self.use_bias:
       y = add_bias(y, self.param("bias", nn.initializers.zeros, (self.features,)))
     return y
@@ -90,8 +59,11 @@ class UpConv(nn.Module):
 class DownConv(nn.Module):
   """PyTorch-style `Conv2d(kernel=4, stride=2, padding=1)`: halves H and W.
 
-  Computed as pad 1 + space-to-depth + a 2x2 stride-1 VALID convolution whose kernel is the 4x4
-  parameter reshaped (k = 2q + b for block offset b and tap q), written as patches @ kernel.
+  Computed by the backend's fastest exact form (`conv_forms.best_form('down')`; on every
+  backend today pad 1 + space-to-depth + a 2x2 stride-1 VALID convolution whose kernel is the
+  4x4 parameter reshaped (k = 2q + b for block offset b and tap q), written as four shifted
+  views and one matmul: under `vmap` (the stacked class discriminators) a batched matmul, where
+  a convolution would become a grouped convolution, which XLA:CPU runs ~10x slower).
   """
 
   features: int
@@ -105,16 +77,7 @@ class DownConv(nn.Module):
     if self.dtype is not None:
       x = x.astype(self.dtype)
     kernel = self.param("kernel", self.kernel_init, (4, 4, cin, self.features))
-    k2 = kernel.reshape(2, 2, 2, 2, cin, self.features)  # (qh, bh, qw, bw, i, o)
-    k2 = k2.transpose(0, 2, 1, 3, 4, 5).reshape(16 * cin, self.features)
-    xs = space_to_depth(jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0))), 2)
-    h, w = xs.shape[1] - 1, xs.shape[2] - 1
-    # The 2x2 VALID convolution as four shifted views and one matmul: under `vmap` (the stacked
-    # class discriminators) this is a batched matmul, where a convolution would become a
-    # grouped convolution, which XLA:CPU runs ~10x slower.
-    patches = jnp.concatenate(
-        [xs[:, qh:qh + h, qw:qw + w] for qh in (0, 1) for qw in (0, 1)], axis=-1)
-    y = jnp.dot(patches, k2.astype(x.dtype))
+    y = conv_forms.conv_fn("down")(x, kernel)
     if self.use_bias:
       y = add_bias(y, self.param("bias", nn.initializers.zeros, (self.features,)))
     return y

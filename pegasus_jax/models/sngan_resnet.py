@@ -65,6 +65,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from pegasus_jax.models import conv_forms
 from pegasus_jax.models.dcgan import SPECTRAL_COLLECTION
 from pegasus_jax.models.resampling import depth_to_space, space_to_depth
 from pegasus_jax.run.precision import add_bias
@@ -160,17 +161,7 @@ class PatchConv(nn.Module):
     if self.dtype is not None:
       x = x.astype(self.dtype)
     kernel = self.param("kernel", self.kernel_init, (k, k, cin, self.features)).astype(x.dtype)
-    if self.impl == "conv":
-      y = jax.lax.conv_general_dilated(x, kernel, (1, 1), "SAME",
-                                       dimension_numbers=("NHWC", "HWIO", "NHWC"))
-    else:
-      h, w, p = x.shape[-3], x.shape[-2], k // 2
-      if k > 1:
-        padded = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
-        # Order (dh, dw, cin) matches the row-major flattening of the HWIO kernel.
-        x = jnp.concatenate(
-            [padded[:, dh:dh + h, dw:dw + w] for dh in range(k) for dw in range(k)], axis=-1)
-      y = jnp.dot(x, kernel.reshape(k * k * cin, self.features))
+    y = (conv_forms.conv_lax if self.impl == "conv" else conv_forms.conv_patches)(x, kernel)
     if self.use_bias:
       y = add_bias(y, self.param("bias", nn.initializers.zeros, (self.features,)))
     return y
