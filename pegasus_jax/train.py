@@ -141,7 +141,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, checkpoint_dir: str
                                 "one checkpoint")
   store = checkpoint.CheckpointStore(checkpoint_dir, config.keep_checkpoints, repair=True)
   try:
-    restored = store.restore_latest(abstract, config, family.signature_fields)
+    restored = store.restore_latest(abstract, config, family.signature_fields,
+                                    family.default_config())
   except BaseException:
     store.close()
     raise

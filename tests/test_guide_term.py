@@ -112,3 +112,15 @@ def test_checkpoints_older_than_the_guide_fields_resume_without_a_guide_only():
   guided = tiny_config(guide__classifier="a", guide__weight=1.0, guide__checksum="x")
   with pytest.raises(checkpoint.IncompatibleCheckpointError, match="guide.classifier"):
     checkpoint.check_compatible(saved, guided, "ckpt", JointGAN.signature_fields)
+
+
+def test_checkpoints_older_than_the_projected_fields_resume_at_their_defaults_only():
+  saved = checkpoint.config_to_dict(tiny_config())
+  del saved["model"]["d_arch"], saved["model"]["projected"]  # written before they existed
+  defaults = JointGAN.default_config()
+  checkpoint.check_compatible(saved, tiny_config(), "ckpt", JointGAN.signature_fields, defaults)
+  with pytest.raises(checkpoint.IncompatibleCheckpointError, match="model.d_arch"):
+    checkpoint.check_compatible(saved, tiny_config(), "ckpt", JointGAN.signature_fields)
+  projected = tiny_config(model__d_arch="projected")
+  with pytest.raises(checkpoint.IncompatibleCheckpointError, match="model.d_arch"):
+    checkpoint.check_compatible(saved, projected, "ckpt", JointGAN.signature_fields, defaults)

@@ -90,13 +90,19 @@ def config_to_dict(config: ml_collections.ConfigDict) -> dict[str, Any]:
 
 
 def check_compatible(saved: dict[str, Any], config: ml_collections.ConfigDict,
-                     checkpoint_dir: str, signature_fields: tuple[str, ...]) -> None:
-  """Raise IncompatibleCheckpointError listing every signature field that differs."""
+                     checkpoint_dir: str, signature_fields: tuple[str, ...],
+                     defaults: ml_collections.ConfigDict | None = None) -> None:
+  """Raise IncompatibleCheckpointError listing every signature field that differs.
+
+  A field newer than the checkpoint is no difference when it is left off ('' / 0 / None: e.g.
+  no guide classifier) or at its value in `defaults` (the family's default config, whose new
+  fields reproduce what the code did before them, e.g. model.d_arch='default').
+  """
   old, new = flatten_config(saved), flatten_config(config_to_dict(config))
+  default = flatten_config(config_to_dict(defaults)) if defaults is not None else {}
   fields = COMMON_SIGNATURE_FIELDS + tuple(signature_fields)
-  # A field newer than the checkpoint and left off ('' / 0 / None: e.g. no guide classifier)
-  # changes nothing the checkpoint holds.
-  newer_and_off = lambda name: name not in old and not new.get(name)
+  newer_and_off = lambda name: name not in old and (
+      not new.get(name) or (name in default and new.get(name) == default[name]))
   differences = [
       f"config.{name}: checkpoint has {old.get(name)!r}, config has {new.get(name)!r}"
       for name in sorted(set(old) | set(new))
@@ -229,7 +235,8 @@ class CheckpointStore:
     return self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
 
   def restore_latest(self, abstract_state: Any, config: ml_collections.ConfigDict | None = None,
-                     signature_fields: tuple[str, ...] = ()
+                     signature_fields: tuple[str, ...] = (),
+                     defaults: ml_collections.ConfigDict | None = None
                      ) -> tuple[Any, dict[str, Any], int] | None:
     """The newest checkpoint that restores, or None when there is none.
 
@@ -248,7 +255,8 @@ class CheckpointStore:
         bad.append(step)
         continue
       if config is not None:
-        check_compatible(meta.get("config", {}), config, self.directory, signature_fields)
+        check_compatible(meta.get("config", {}), config, self.directory, signature_fields,
+                         defaults)
       try:
         state, meta = self.restore(step, abstract_state)
       except Exception as e:
