@@ -6,7 +6,7 @@ the method never saw.
       --out=runs/pegasus_methods/jointgan_guided [--seed=0 --steps=40 --disc_weight=0 ...]
       [--data_dir=../shared/tensorflow_datasets]
 
-Draws --num images by --method (`pegasus_jax.hybrids.draw_hybrids`, steered by --guide only),
+Draws --num images by --method (`pegasus_jax.generation.hybrids.draw_hybrids`, steered by --guide only),
 times the drawing, then scores the images with --judge (which must be a different classifier
 run: the two paths are asserted to differ) through `pegasus_jax.evaluation.sample_metrics.evaluate`: the judge's
 pegasus rate and mean score, FCD h+b (the 'union' FCD against the real horse+bird statistics of
