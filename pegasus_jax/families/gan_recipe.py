@@ -27,7 +27,8 @@ import optax
 from pegasus_jax.config import checks
 from pegasus_jax.config.defaults import base_config, flatten_config
 from pegasus_jax.errors import ConfigError
-from pegasus_jax.families import projected_d
+from pegasus_jax.families.projected_d import check_config as check_projected_config
+from pegasus_jax.families.projected_d import projected_config
 from pegasus_jax.families.base import DataInfo, Metrics
 from pegasus_jax.gan import aggregation, diffaugment, losses, training
 from pegasus_jax.models import dcgan, sngan_resnet
@@ -92,7 +93,7 @@ def gan_config() -> ml_collections.ConfigDict:
   # 'default': model.arch's discriminator; 'projected': heads on a frozen classifier's features
   # (`families.projected_d`, fields in model.projected; the heads' width is model.d_width).
   config.model.d_arch = "default"
-  config.model.projected = projected_d.projected_config()
+  config.model.projected = projected_config()
 
   config.optimizer = ml_collections.ConfigDict()
   config.optimizer.g_lr = 2e-4
@@ -165,7 +166,7 @@ FIELD_CHECKS: dict[str, checks.Check] = {
 def check_gan_config(config: ml_collections.ConfigDict) -> None:
   """The GAN fields' checks and the combinations that cannot work."""
   checks.run_checks(flatten_config(config), FIELD_CHECKS)
-  projected_d.check_config(config)
+  check_projected_config(config)
   model = config.model
   if model.arch == "dcgan":
     checks.run_checks({"data.image_size": config.data.image_size},

@@ -24,7 +24,7 @@ import optax
 from pegasus_jax import imaging
 from pegasus_jax.data.spec import FieldSpec
 from pegasus_jax.errors import ConfigError
-from pegasus_jax.families import projected_d
+from pegasus_jax.families.projected_d import build_class_discriminators, d_arch
 from pegasus_jax.families.base import DataInfo, Metrics, Visuals
 from pegasus_jax.families.gan_recipe import (GANRecipe, GANState, PyTree,
                                              build_discriminator_kwargs, build_generator,
@@ -68,8 +68,8 @@ class JointGAN(GANRecipe):
     model = config.model
     self.generator = build_generator(model, self.image_shape, dtype=self.compute_dtype)
     networks = sngan_resnet if model.arch == "resnet" else dcgan
-    if projected_d.d_arch(config) == "projected":
-      self.discriminators = projected_d.build_class_discriminators(
+    if d_arch(config) == "projected":
+      self.discriminators = build_class_discriminators(
           config, self.num_classes, self.image_shape)
     else:
       self.discriminators = networks.class_discriminators(
