@@ -18,8 +18,9 @@ FAST = guided_latent.LangevinOptions(steps=2, step_size=0.05, n_aug=1, augment="
 
 
 def test_the_default_method_table():
-  assert hybrids.default_method("jointgan") == "guided_latent"
-  assert hybrids.default_method("dcgan") == "guided_latent"
+  # measured: on the CPU JointGAN, selection doubled the judge's score in 41 s (EVALUATION.md)
+  assert hybrids.default_method("jointgan") == "select"
+  assert hybrids.default_method("dcgan") == "select"
   assert hybrids.default_method("cgan") == "blend"
   assert hybrids.default_method("bigan") == "select"
 
@@ -35,9 +36,9 @@ def _draw(gan_workdir, guide, out, **kwargs):
   return hybrids.draw_to_file(gan_workdir, guide, str(out), **kwargs)
 
 
-def test_auto_draws_by_guided_latent_and_writes_the_images_and_json(
+def test_guided_latent_draws_and_writes_the_images_and_json(
     gan_workdir, tiny_classifier_workdir, tmp_path):
-  drawn = _draw(gan_workdir, tiny_classifier_workdir, tmp_path / "p.npz")
+  drawn = _draw(gan_workdir, tiny_classifier_workdir, tmp_path / "p.npz", method="guided_latent")
   assert drawn.method == "guided_latent"
   images = paths.load_npz(str(tmp_path / "p.npz"))["images"]
   assert images.shape == (3, 8, 8, 3) and images.dtype == np.uint8
@@ -48,10 +49,11 @@ def test_auto_draws_by_guided_latent_and_writes_the_images_and_json(
     assert 0 <= row["p/horse"] <= 1 and 0 <= row["p/bird"] <= 1
     assert row["guide_score"] == pytest.approx(2 * min(row["p/horse"], row["p/bird"]), rel=1e-5)
   # same seed, same images; another seed, others
-  again = _draw(gan_workdir, tiny_classifier_workdir, tmp_path / "q.png")
+  again = _draw(gan_workdir, tiny_classifier_workdir, tmp_path / "q.png", method="guided_latent")
   np.testing.assert_array_equal(again.images, images)
   assert Image.open(tmp_path / "q.png").size[0] >= 8
-  other = _draw(gan_workdir, tiny_classifier_workdir, tmp_path / "r.npz", seed=1)
+  other = _draw(gan_workdir, tiny_classifier_workdir, tmp_path / "r.npz", seed=1,
+                method="guided_latent")
   assert not np.array_equal(other.images, images)
 
 

@@ -4,7 +4,7 @@ r"""Draw pegasi: images a guide classifier reads as a horse and a bird at once.
       [--seed=0 --method=auto|select|guided_latent|blend --candidates=1024 --classes=horse,bird]
 
 `--method=auto` uses the method of `hybrids.DEFAULT_METHODS` for the run's family (JointGAN /
-DCGAN: guided latent sampling then selection; the conditional GAN: class-embedding blend
+DCGAN: selection by the guide; the conditional GAN: class-embedding blend
 search). `.png` writes a grid, `.npz` the uint8 images (key `images`), like `sample`; beside it
 OUT.json holds the method, its parameters and each image's guide probabilities. The same seed
 (and checkpoints) gives the same images. The guide steers the method; judge the output with a
