@@ -24,7 +24,11 @@ steps, checkpoints and grids every 600.
 Measured: the full recipe on one NVIDIA H200 (3.5 min, the GPU shared with a second run):
 step 33,482, FCD horse+bird 82.4, pegasus rate 0.56%, score 0.076. `:cpu` on the quiet 2-core
 CPU: 400 s wall for 3,000 steps; FCD horse+bird 200, pegasus rate 0.0% (real images 0.68%).
-Neither clears the naive pegasus (pixel average: FCD 51.1, rate 1.58%). The run logs:
+Neither clears the naive pegasus (pixel average: FCD 51.1, rate 1.58%). Those numbers are on
+the earlier 80% classifier. On the judge (assets/judge, 2026-12-04): `:cpu` after 600 s of
+training on a loaded CPU (step 2,103): FCD horse+bird 456 (noise 868, pixel average 122), judge
+pegasus rate 0.10%, grid of dark and white blobs on green/blue ground, no recognisable animal;
+`python -m pegasus_jax.pegasus` (guide selection) 0.20%, FCD 388. The run logs:
 EVALUATION.md, "Config run logs" (and "Run on a GPU").
 """
 
