@@ -87,7 +87,9 @@ fi
 
 has_checkpoint() {  # a classifier workdir with a checkpoint (object storage: assumed)
   [[ $1 == *://* ]] && return 0
-  compgen -G "$1/checkpoints/*" >/dev/null || compgen -G "$1/checkpoints_best/*" >/dev/null
+  # or an inference-only export such as assets/judge (pegasus_jax/run/export.py: run.json)
+  [ -f "$1/run.json" ] || compgen -G "$1/checkpoints/*" >/dev/null ||
+    compgen -G "$1/checkpoints_best/*" >/dev/null
 }
 TRAIN_CLASSIFIER=0
 if ! has_checkpoint "$CLASSIFIER"; then
