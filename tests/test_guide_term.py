@@ -9,7 +9,6 @@ from conftest import image_info, save_initial_checkpoint, tiny_config
 from pegasus_jax import families
 from pegasus_jax.run import checkpoint
 from pegasus_jax.errors import ConfigError
-from pegasus_jax.evaluation import classifier_metrics  # noqa: F401  registers the guide loader
 from pegasus_jax.families.cgan import ConditionalGAN, cgan_config
 from pegasus_jax.families.jointgan import JointGAN
 from pegasus_jax.gan import guide as guide_term

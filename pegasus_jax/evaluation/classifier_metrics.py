@@ -43,8 +43,7 @@ from absl import logging
 from pegasus_jax.errors import ConfigError, UserError
 from pegasus_jax.evaluation import gan_metrics
 from pegasus_jax.families.base import Classifies, require
-from pegasus_jax.families.projected_d import variables_sha256
-from pegasus_jax.gan import guide as guide_term
+from pegasus_jax.families.frozen_classifier import variables_sha256
 from pegasus_jax.run import paths, restore
 
 PEGASUS_SUM = 0.8  # p_a + p_b at least this: the image is (mostly) one of the two classes ...
@@ -187,23 +186,6 @@ def load_classifier(workdir: str, step: int | None = None, *, prefer_best: bool 
                           image_shape=tuple(run.info.example_shapes["image"]),
                           weights_hash=weights_hash(run.state), temperature=temperature,
                           heldout=heldout)
-
-
-def _guide_from_run(workdir: str) -> guide_term.Guide:
-  """A classifier run as the frozen guide of GAN training (`gan.guide`): calibrated
-  log-probabilities of its best checkpoint, and its weights' checksum."""
-  classifier = load_classifier(workdir, prefer_best=True)
-
-  def log_probs(state: Any, images: jax.Array) -> jax.Array:
-    logits, _ = classifier.family.apply(state, images)
-    return jax.nn.log_softmax(logits / classifier.temperature, axis=-1)
-
-  return guide_term.Guide(log_probs=log_probs, params=classifier.state, labels=classifier.labels,
-                          image_shape=classifier.image_shape, checksum=classifier.weights_hash,
-                          workdir=classifier.workdir)
-
-
-guide_term.register_loader(_guide_from_run)
 
 
 # -- samples ------------------------------------------------------------------------------------

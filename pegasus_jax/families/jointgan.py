@@ -24,6 +24,7 @@ import optax
 from pegasus_jax import imaging
 from pegasus_jax.data.spec import FieldSpec
 from pegasus_jax.errors import ConfigError
+from pegasus_jax.families.frozen_classifier import load as load_frozen_classifier
 from pegasus_jax.families.projected_d import build_class_discriminators, d_arch
 from pegasus_jax.families.base import DataInfo, Metrics, Visuals
 from pegasus_jax.families.gan_recipe import (GANRecipe, GANState, PyTree,
@@ -80,7 +81,11 @@ class JointGAN(GANRecipe):
     self.guide = None
     self.guide_weight = float(config.guide.weight) if config.get("guide") else 0.0
     if self.guide_weight:
-      self.guide = guide_term.load_guide(config.guide.classifier)
+      frozen = load_frozen_classifier(config.guide.classifier, "config.guide.classifier")
+      # checksum: the 16-digit weights hash the evaluation layer shows for the same classifier
+      self.guide = guide_term.guide_from_classifier(
+          frozen.family, frozen.state, frozen.temperature, frozen.labels, frozen.image_shape,
+          frozen.sha256[:16], frozen.workdir)
       if tuple(self.guide.image_shape) != self.image_shape:
         raise ConfigError(f"config.guide.classifier={config.guide.classifier!r} takes images "
                           f"{tuple(self.guide.image_shape)}; this generator makes "

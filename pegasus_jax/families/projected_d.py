@@ -16,7 +16,6 @@ run with another backbone is refused by the checkpoint's config check.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from typing import Any
 
 import jax
@@ -26,12 +25,10 @@ import numpy as np
 
 from pegasus_jax.config import checks
 from pegasus_jax.config.defaults import flatten_config
-from pegasus_jax.data.spec import DataInfo
 from pegasus_jax.errors import ConfigError
-from pegasus_jax.families.classifier import Classifier
+from pegasus_jax.families.frozen_classifier import is_classifier_run
+from pegasus_jax.families.frozen_classifier import load as load_frozen_classifier
 from pegasus_jax.models import fast_cifar, projected
-from pegasus_jax.run import checkpoint, paths, runtime
-from pegasus_jax.run import export as run_export
 
 PyTree = Any
 D_ARCHS = ("default", "projected")  # 'default': the discriminator of model.arch
@@ -62,15 +59,6 @@ def d_arch(config: ml_collections.ConfigDict) -> str:
   return config.model.get("d_arch", "default")
 
 
-def _checkpoint_dir(workdir: str) -> str | None:
-  """WORKDIR/checkpoints_best when it holds a step, else WORKDIR/checkpoints; None if neither."""
-  root = paths.resolve(workdir)
-  for directory in (root / checkpoint.BEST_DIR, root / "checkpoints"):
-    if directory.is_dir() and any(p.name.isdigit() for p in directory.iterdir()):
-      return str(directory)
-  return None
-
-
 def check_config(config: ml_collections.ConfigDict) -> None:
   """The option's fields; with d_arch='projected', a backbone workdir that holds checkpoints."""
   checks.run_checks(flatten_config(config), FIELD_CHECKS)
@@ -80,22 +68,13 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   if not backbone:
     raise ConfigError(f"{BACKBONE_FIELD}='' : model.d_arch='projected' needs the workdir of a "
                       "trained classifier run (configs/classifier.py:fast)")
-  if not run_export.is_exported(backbone) and _checkpoint_dir(backbone) is None:
+  if not is_classifier_run(backbone):
     raise ConfigError(f"{BACKBONE_FIELD}={backbone!r} holds no checkpoints (expected "
                       f"{backbone}/checkpoints/STEP); is it a classifier run's --workdir?")
   if config.data.image_size < projected.MIN_IMAGE_SIZE:
     raise ConfigError(f"config.data.image_size={config.data.image_size}: model.d_arch="
                       f"'projected' needs images of at least {projected.MIN_IMAGE_SIZE}x"
                       f"{projected.MIN_IMAGE_SIZE} (the backbone pools three times)")
-
-
-def variables_sha256(tree: PyTree) -> str:
-  """SHA-256 (hex) of a pytree's arrays and their paths: which network exactly."""
-  digest = hashlib.sha256()
-  for path, leaf in jax.tree_util.tree_leaves_with_path(jax.device_get(tree)):
-    digest.update(jax.tree_util.keystr(path).encode())
-    digest.update(np.ascontiguousarray(leaf).tobytes())
-  return digest.hexdigest()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,42 +101,14 @@ def _require_fast_cifar(workdir: str, config: ml_collections.ConfigDict) -> None
 
 
 def load_backbone(workdir: str) -> Backbone:
-  """The classifier run in `workdir` at its best (else newest) checkpoint, as a frozen network.
+  """The classifier run in `workdir` (`frozen_classifier.load`) as a frozen feature network.
 
   ConfigError naming `model.projected.backbone` when it is not a fast_cifar classifier run.
   """
-  if run_export.is_exported(workdir):  # a committed export such as assets/guide
-    config, info, arrays, step, _ = run_export.load_exported(workdir)
-    _require_fast_cifar(workdir, config)
-    classifier = Classifier(config, info)
-    state = run_export.fill_state(
-        runtime.local_copy(classifier.init(runtime.stream_key(config.seed, "init"))), arrays,
-        workdir)
-    variables = {"params": state.params, "batch_stats": state.batch_stats}
-    return Backbone(model=classifier.model, variables=variables, workdir=str(workdir),
-                    step=step, sha256=variables_sha256(variables))
-  directory = _checkpoint_dir(workdir)
-  if directory is None:
-    raise ConfigError(f"{BACKBONE_FIELD}={workdir!r} holds no checkpoints")
-  store = checkpoint.CheckpointStore(directory, keep=1_000_000, asynchronous=False)
-  try:
-    step = store.all_steps()[-1]
-    meta = store.read_meta(step)
-    config = ml_collections.ConfigDict(meta["config"])
-    _require_fast_cifar(workdir, config)
-    saved = meta["data_info"]
-    info = DataInfo(tuple(saved["labels"]),
-                    {k: tuple(v) for k, v in saved["example_shapes"].items()})
-    classifier = Classifier(config, info)
-    abstract = checkpoint.replicated_abstract(
-        jax.eval_shape(classifier.init, runtime.stream_key(config.seed, "init")),
-        runtime.replicated(runtime.make_mesh()))
-    state, _ = store.restore(step, abstract)
-  finally:
-    store.close()
-  variables = runtime.local_copy({"params": state.params, "batch_stats": state.batch_stats})
-  return Backbone(model=classifier.model, variables=variables, workdir=str(workdir), step=step,
-                  sha256=variables_sha256(variables))
+  frozen = load_frozen_classifier(workdir, BACKBONE_FIELD)
+  _require_fast_cifar(workdir, frozen.config)
+  return Backbone(model=frozen.family.model, variables=frozen.variables, workdir=str(workdir),
+                  step=frozen.step, sha256=frozen.sha256)
 
 
 class ProjectedClassDiscriminators:

@@ -15,9 +15,8 @@ The guide is never trained: its parameters are not in the generator's optimiser.
 path and a checksum of its weights are recorded in `config.guide.checksum` (and so in every
 checkpoint's metadata): resuming a run with another guide is refused (`signature_fields`).
 
-Loading a classifier run is the evaluation layer's job (`evaluation.classifier_metrics` registers
-the loader with `register_loader` when imported, as training does); this module only holds
-what the GAN step needs.
+Loading the classifier run is the family's (`families.frozen_classifier`, the loader the
+projected discriminator's backbone uses too); this module only holds what the GAN step needs.
 """
 
 from __future__ import annotations
@@ -47,20 +46,18 @@ class Guide:
   workdir: str
 
 
-GuideLoader = Callable[[str], Guide]
-_LOADER: list[GuideLoader] = []
+def guide_from_classifier(family: Any, state: PyTree, temperature: float,
+                          labels: Sequence[str], image_shape: Sequence[int], checksum: str,
+                          workdir: str) -> Guide:
+  """A classifier family's calibrated log-probabilities, `family.apply(state, images)`, as a
+  frozen guide."""
 
+  def log_probs(params: PyTree, images: jax.Array) -> jax.Array:
+    logits, _ = family.apply(params, images)
+    return jax.nn.log_softmax(logits / temperature, axis=-1)
 
-def register_loader(loader: GuideLoader) -> None:
-  """Make `load_guide` read classifier runs with `loader` (the evaluation layer's)."""
-  _LOADER[:] = [loader]
-
-
-def load_guide(workdir: str) -> Guide:
-  if not _LOADER:
-    raise ConfigError("config.guide.classifier: no classifier loader is registered; import "
-                      "pegasus_jax.evaluation.classifier_metrics first (training does)")
-  return _LOADER[0](workdir)
+  return Guide(log_probs=log_probs, params=state, labels=tuple(labels),
+               image_shape=tuple(image_shape), checksum=checksum, workdir=workdir)
 
 
 def target_distribution(labels: Sequence[str], classes: Sequence[str]) -> jax.Array:
