@@ -15,7 +15,7 @@ added in float32 (`precision.add_bias`).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import jax
 from flax import linen as nn
@@ -29,7 +29,32 @@ Initializer = Callable[..., jax.Array]
 DCGAN_INIT: Initializer = nn.initializers.normal(0.02)
 
 
-class UpConv(nn.Module):
+class _StrideTwoConv(nn.Module):
+  """A 4x4 stride-2 convolution whose arithmetic `conv_forms.conv_fn(direction)` picks.
+
+  The parameter is the 4x4 kernel in every form (subclasses set `direction`), so spectral norm,
+  initialisation and checkpoints do not depend on the backend's form.
+  """
+
+  direction: ClassVar[str] = ""
+  features: int
+  kernel_init: Initializer = DCGAN_INIT
+  use_bias: bool = True
+  dtype: Any = None
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    cin = x.shape[-1]
+    if self.dtype is not None:
+      x = x.astype(self.dtype)
+    kernel = self.param("kernel", self.kernel_init, (4, 4, cin, self.features))
+    y = conv_forms.conv_fn(self.direction)(x, kernel)
+    if self.use_bias:
+      y = add_bias(y, self.param("bias", nn.initializers.zeros, (self.features,)))
+    return y
+
+
+class UpConv(_StrideTwoConv):
   """PyTorch-style `ConvTranspose2d(kernel=4, stride=2, padding=1)`: doubles H and W.
 
   Computed by the backend's fastest exact form (`conv_forms.best_form('up')`): on the CPU one
@@ -39,24 +64,10 @@ class UpConv(nn.Module):
   phase where 4 contribute). Either way the parameter is the 4x4 kernel.
   """
 
-  features: int
-  kernel_init: Initializer = DCGAN_INIT
-  use_bias: bool = True
-  dtype: Any = None
-
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    cin = x.shape[-1]
-    if self.dtype is not None:
-      x = x.astype(self.dtype)
-    kernel = self.param("kernel", self.kernel_init, (4, 4, cin, self.features))
-    y = conv_forms.conv_fn("up")(x, kernel)
-    if self.use_bias:
-      y = add_bias(y, self.param("bias", nn.initializers.zeros, (self.features,)))
-    return y
+  direction: ClassVar[str] = "up"
 
 
-class DownConv(nn.Module):
+class DownConv(_StrideTwoConv):
   """PyTorch-style `Conv2d(kernel=4, stride=2, padding=1)`: halves H and W.
 
   Computed by the backend's fastest exact form (`conv_forms.best_form('down')`; on every
@@ -66,18 +77,4 @@ class DownConv(nn.Module):
   a convolution would become a grouped convolution, which XLA:CPU runs ~10x slower).
   """
 
-  features: int
-  kernel_init: Initializer = DCGAN_INIT
-  use_bias: bool = True
-  dtype: Any = None
-
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    cin = x.shape[-1]
-    if self.dtype is not None:
-      x = x.astype(self.dtype)
-    kernel = self.param("kernel", self.kernel_init, (4, 4, cin, self.features))
-    y = conv_forms.conv_fn("down")(x, kernel)
-    if self.use_bias:
-      y = add_bias(y, self.param("bias", nn.initializers.zeros, (self.features,)))
-    return y
+  direction: ClassVar[str] = "down"
