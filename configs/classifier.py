@@ -126,8 +126,9 @@ def _judge(config: ml_collections.ConfigDict) -> None:
 
     python -m pegasus_jax.main --config=configs/classifier.py:judge --workdir=runs/judge \
         --config.data.data_dir=../shared/tensorflow_datasets
-  2-core AMD EPYC, CPU: see assets/judge/README.md for the wall time, held-out accuracy,
-  temperature, ECE and checksum of the exported run.
+  2-core AMD EPYC, CPU: 2 h 2 min (beside a GAN at nice 19). Held-out ('train[45000:]')
+  92.34% (flip + shift views; 92.04% flip only), T = 0.493, ECE 0.198 -> 0.013; exported to
+  assets/judge/ (its README has the checksum).
   """
   _fast(config)
   config.seed = 17
