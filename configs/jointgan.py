@@ -72,8 +72,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # a classifier run's workdir (configs/classifier.py:fast), given on the command line:
     #   --config.model.projected.backbone=runs/classifier_fast
     config.model.d_arch = "projected"
+  elif arg == "cpu_guide":  # :cpu + the guide term (issue 20's method c), as measured
+    config = get_config("cpu")
+    config.total_steps = 2400
+    config.guide.classifier = "assets/guide"  # the committed 80% guide, never the judge
+    config.guide.weight = 1.0
   elif arg == "resnet":
     use_sngan_recipe(config)  # configs/sngan_cifar.py's recipe, one discriminator per class
   else:
-    raise unknown_variant(arg, __file__, ("", "cpu", "cpu_projected", "resnet"))
+    raise unknown_variant(arg, __file__, ("", "cpu", "cpu_guide", "cpu_projected", "resnet"))
   return config

@@ -123,3 +123,19 @@ def test_checkpoints_older_than_the_projected_fields_resume_at_their_defaults_on
   projected = tiny_config(model__d_arch="projected")
   with pytest.raises(checkpoint.IncompatibleCheckpointError, match="model.d_arch"):
     checkpoint.check_compatible(saved, projected, "ckpt", JointGAN.signature_fields, defaults)
+
+
+def test_the_shipped_guided_cpu_variant_steers_by_the_committed_guide_not_the_judge(monkeypatch):
+  import importlib
+  import pathlib
+  from pegasus_jax.config.validation import validate_config
+  repo = pathlib.Path(__file__).resolve().parents[1]
+  monkeypatch.chdir(repo)  # the variant names assets/guide relative to the repository root
+  config = importlib.import_module("jointgan").get_config("cpu_guide")
+  validate_config(config)
+  assert config.guide.classifier == "assets/guide" and config.guide.weight > 0
+  family = families.create(config, image_info(("horse", "bird"), 32))
+  from pegasus_jax.families import frozen_classifier
+  guide = frozen_classifier.load("assets/guide", "guide")
+  judge = frozen_classifier.load("assets/judge", "judge")
+  assert config.guide.checksum == family.guide.checksum == guide.sha256[:16] != judge.sha256[:16]
