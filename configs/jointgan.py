@@ -25,11 +25,14 @@ Measured: the full recipe on one NVIDIA H200 (3.5 min, the GPU shared with a sec
 step 33,482, FCD horse+bird 82.4, pegasus rate 0.56%, score 0.076. `:cpu` on the quiet 2-core
 CPU: 400 s wall for 3,000 steps; FCD horse+bird 200, pegasus rate 0.0% (real images 0.68%).
 Neither clears the naive pegasus (pixel average: FCD 51.1, rate 1.58%). Those numbers are on
-the earlier 80% classifier. On the judge (assets/judge, 2026-12-04): `:cpu` after 600 s of
-training on a loaded CPU (step 2,103): FCD horse+bird 456 (noise 868, pixel average 122), judge
-pegasus rate 0.10%, grid of dark and white blobs on green/blue ground, no recognisable animal;
-`python -m pegasus_jax.pegasus` (guide selection) 0.20%, FCD 388. The run logs:
-EVALUATION.md, "Config run logs" (and "Run on a GPU").
+the earlier 80% classifier. On the judge (assets/judge, 92.34%; 2026-12-04): `:cpu` at 2,400
+steps FCD horse+bird 485 (noise 617, pixel average 110), pegasus rate 0.00%, dark and white blobs.
+
+`:cpu_guide` (the README's quick start) = `:cpu` + the guide term (lambda 1, assets/guide),
+2,400 steps; 2-core AMD EPYC, 1,695 s at nice 19 beside another job (its step ~2x `:cpu`'s).
+Judge: FCD horse+bird 253, pegasus rate 7.5% (12.8% after `python -m pegasus_jax.pegasus`), but
+the grid is one repeated template (a pale arched shape over chevron stripes), not a horse with
+wings. Run logs: EVALUATION.md, "Config run logs" and the re-ranking section.
 """
 
 import ml_collections
