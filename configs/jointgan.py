@@ -29,7 +29,7 @@ the earlier 80% classifier. On the judge (assets/judge, 92.34%; 2026-12-04): `:c
 steps FCD horse+bird 485 (noise 617, pixel average 110), pegasus rate 0.00%, dark and white blobs.
 
 `:cpu_guide` (the README's quick start) = `:cpu` + the guide term (lambda 1, assets/guide),
-2,400 steps; 2-core AMD EPYC, 1,695 s at nice 19 beside another job (its step ~2x `:cpu`'s).
+2,400 steps; 2-core AMD EPYC, quiet, fresh clone: 760 s of training (the step ~2x `:cpu`'s).
 Judge: FCD horse+bird 253, pegasus rate 7.5% (12.8% after `python -m pegasus_jax.pegasus`), but
 the grid is one repeated template (a pale arched shape over chevron stripes), not a horse with
 wings. Run logs: EVALUATION.md, "Config run logs" and the re-ranking section.
