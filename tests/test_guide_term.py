@@ -1,17 +1,24 @@
 """config.guide: a frozen classifier asks JointGAN's fakes to read (1/2 horse, 1/2 bird)."""
 
+import pathlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import jointgan as jointgan_configs  # configs/ is on pytest's path (conftest)
 from conftest import image_info, save_initial_checkpoint, tiny_config
 from pegasus_jax import families
 from pegasus_jax.run import checkpoint
+from pegasus_jax.config.validation import validate_config
 from pegasus_jax.errors import ConfigError
+from pegasus_jax.families import frozen_classifier
 from pegasus_jax.families.cgan import ConditionalGAN, cgan_config
 from pegasus_jax.families.jointgan import JointGAN
 from pegasus_jax.gan import guide as guide_term
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _fake_guide(labels=("horse", "bird")):
@@ -126,16 +133,11 @@ def test_checkpoints_older_than_the_projected_fields_resume_at_their_defaults_on
 
 
 def test_the_shipped_guided_cpu_variant_steers_by_the_committed_guide_not_the_judge(monkeypatch):
-  import importlib
-  import pathlib
-  from pegasus_jax.config.validation import validate_config
-  repo = pathlib.Path(__file__).resolve().parents[1]
-  monkeypatch.chdir(repo)  # the variant names assets/guide relative to the repository root
-  config = importlib.import_module("jointgan").get_config("cpu_guide")
+  monkeypatch.chdir(REPO)  # the variant names assets/guide relative to the repository root
+  config = jointgan_configs.get_config("cpu_guide")
   validate_config(config)
   assert config.guide.classifier == "assets/guide" and config.guide.weight > 0
   family = families.create(config, image_info(("horse", "bird"), 32))
-  from pegasus_jax.families import frozen_classifier
   guide = frozen_classifier.load("assets/guide", "guide")
   judge = frozen_classifier.load("assets/judge", "judge")
   assert config.guide.checksum == family.guide.checksum == guide.sha256[:16] != judge.sha256[:16]
