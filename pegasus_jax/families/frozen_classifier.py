@@ -4,8 +4,9 @@ Both the guide term of GAN training (`config.guide.classifier`) and the projecte
 discriminator's backbone (`model.projected.backbone`) read a classifier run -- a training
 workdir (its best checkpoint, else its newest) or an inference-only export such as
 `assets/guide` -- and close over its weights as constants: never in an optimiser. This is the
-one way a family loads one. It builds the `Classifier` family directly rather than through
-the family registry or `run.restore`, which import every family (this module sits below them).
+one way a family loads one. It reads the run with `run.saved_run` (the reader `run.restore`
+uses) and builds the `Classifier` family directly: the registry imports every family, and this
+module sits below them.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ import ml_collections
 import numpy as np
 
 from pegasus_jax.data.spec import DataInfo
-from pegasus_jax.errors import ConfigError
+from pegasus_jax.errors import ConfigError, RunNotFoundError
 from pegasus_jax.families.classifier import Classifier, ClassifierState
-from pegasus_jax.run import checkpoint, paths, runtime
+from pegasus_jax.run import checkpoint, paths, saved_run
 from pegasus_jax.run import export as run_export
 
 PyTree = Any
@@ -69,46 +70,27 @@ def is_classifier_run(workdir: str) -> bool:
   return run_export.is_exported(workdir) or checkpoint_dir(workdir) is not None
 
 
-def _data_info(saved: dict[str, Any]) -> DataInfo:
-  return DataInfo(tuple(saved["labels"]), {k: tuple(v) for k, v in saved["example_shapes"].items()})
-
-
 def load(workdir: str, field: str) -> FrozenClassifier:
-  """The classifier run in `workdir`; ConfigError naming `field` when there is none."""
-  if run_export.is_exported(workdir):
-    config, info, arrays, step, meta = run_export.load_exported(workdir)
+  """The classifier run in `workdir` (its best, else newest checkpoint, or its export);
+  ConfigError naming `field` when there is none or it is not a classifier run."""
+
+  def create(config: ml_collections.ConfigDict, info: DataInfo) -> Classifier:
     _require_classifier(workdir, config, field)
-    family = Classifier(config, info)
-    state = run_export.fill_state(
-        runtime.local_copy(family.init(runtime.stream_key(config.seed, "init"))), arrays,
-        workdir)
-  else:
-    directory = checkpoint_dir(workdir)
-    if directory is None:
-      raise ConfigError(f"{field}={workdir!r} holds no classifier checkpoint nor export (expected "
-                        f"{workdir}/checkpoints/STEP or {workdir}/{run_export.MANIFEST})")
-    store = checkpoint.CheckpointStore(directory, keep=1_000_000, asynchronous=False)
-    try:
-      step = store.all_steps()[-1]
-      meta = store.read_meta(step)
-      config = ml_collections.ConfigDict(meta["config"])
-      config.data.classes = tuple(config.data.classes)
-      _require_classifier(workdir, config, field)
-      info = _data_info(meta["data_info"])
-      family = Classifier(config, info)
-      abstract = checkpoint.replicated_abstract(
-          jax.eval_shape(family.init, runtime.stream_key(config.seed, "init")),
-          runtime.replicated(runtime.make_mesh()))
-      state, meta = store.restore(step, abstract)
-    finally:
-      store.close()
-    state = runtime.local_copy(state)
-  state = state.replace(opt_state=())  # inference only: no momentum baked into a caller's step
-  temperature = float((meta.get("evaluation") or {}).get("eval/temperature", 1.0))
+    return Classifier(config, info)
+
+  try:
+    run = saved_run.read_run(workdir, create, prefer_best=True)
+  except RunNotFoundError as error:
+    raise ConfigError(f"{field}={workdir!r} holds no classifier checkpoint nor export (expected "
+                      f"{workdir}/checkpoints/STEP or {workdir}/{run_export.MANIFEST}): "
+                      f"{error}") from error
+  state = run.state.replace(opt_state=())  # inference only: no momentum in a caller's step
+  temperature = float((run.meta.get("evaluation") or {}).get("eval/temperature", 1.0))
   variables = {"params": state.params, "batch_stats": state.batch_stats}
-  return FrozenClassifier(family=family, state=state, config=config, labels=tuple(info.labels),
-                          image_shape=tuple(info.example_shapes["image"]),
-                          temperature=temperature, workdir=str(workdir), step=int(step),
+  return FrozenClassifier(family=run.family, state=state, config=run.config,
+                          labels=tuple(run.info.labels),
+                          image_shape=tuple(run.info.example_shapes["image"]),
+                          temperature=temperature, workdir=str(workdir), step=int(run.step),
                           sha256=variables_sha256(variables))
 
 
