@@ -61,6 +61,8 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from pegasus_jax.models import conv_forms  # noqa: E402
+
 try:
   import torch
   from torch import nn
@@ -470,6 +472,19 @@ def load_average() -> str:
   return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def override_forms(spec: str) -> dict[str, str]:
+  """Sets `conv_forms.BEST_FORMS` of the default backend from 'kind=form,...'; returns the table."""
+  table = conv_forms.BEST_FORMS.setdefault(jax.default_backend(),
+                                           dict(conv_forms.BEST_FORMS["gpu"]))
+  for item in filter(None, spec.split(",")):
+    kind, _, form = item.partition("=")
+    if kind not in conv_forms.FORMS or form not in conv_forms.FORMS[kind]:
+      sys.exit(f"--forms: unknown {item!r}; valid: "
+               f"{ {k: sorted(v) for k, v in conv_forms.FORMS.items()} }")
+    table[kind] = form
+  return dict(table)
+
+
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--k", default="1,2,4,10", help="JointGAN K values, comma-separated")
@@ -482,7 +497,12 @@ def main() -> None:
                       choices=("cpu", "cuda"), help="where the PyTorch side runs")
   parser.add_argument("--no_torch_compile", action="store_true",
                       help="skip the torch.compile column (it compiles for minutes on a CPU)")
+  parser.add_argument("--forms", default="",
+                      help="override this backend's convolution forms before anything is traced, "
+                           "e.g. 'up=conv3x3' (a 'before' run); kinds and forms: "
+                           "pegasus_jax.models.conv_forms.FORMS")
   args = parser.parse_args()
+  forms = override_forms(args.forms)
 
   threads = os.cpu_count() or 1
   torch.set_num_threads(threads)
@@ -492,6 +512,7 @@ def main() -> None:
     torch.backends.cudnn.benchmark = True
     torch_where = f"on {torch.cuda.get_device_name(torch_device)}, cudnn.benchmark"
   print(f"machine: {cpu_model()}, {threads} CPUs; load average (1, 5, 15 min) {load_average()}")
+  print(f"convolution forms on {jax.default_backend()}: {forms}")
   print(f"jax {jax.__version__} ({jax.default_backend()}: {jax.device_count()} x "
         f"{jax.devices()[0].device_kind}); torch {torch.__version__}, "
         f"{torch_where}; batch {args.batch}; median of {args.steps} steps "

@@ -52,11 +52,37 @@ def test_the_gradient_is_zero_where_the_guide_reads_one_half_each():
   assert float(jnp.abs(grad(jnp.asarray(images))).max()) > 1e-3
 
 
+def test_the_any_target_asks_for_one_class_not_the_overlap():
+  """'any' = -log(p_horse + p_bird) over a 3-class guide: zero (and flat) when the third class
+  has no mass, whichever of the two the image is; 'hybrid' at the same images is not."""
+  def log_probs(params, images):  # logits: (red, green, blue channel means) * scale
+    return jax.nn.log_softmax(params["scale"] * jnp.mean(images, axis=(1, 2)), axis=-1)
+  guide = guide_term.Guide(log_probs=log_probs, params={"scale": 40.0},
+                           labels=("horse", "bird", "cat"), image_shape=(8, 8, 3),
+                           checksum="fake", workdir="fake")
+  target = guide_term.target_distribution(guide.labels, ("horse", "bird"))
+  images = np.full((2, 8, 8, 3), -1.0, np.float32)
+  images[0, ..., 0] = 1.0  # reads horse
+  images[1, ..., 1] = 1.0  # reads bird
+  loss = lambda kind, x: guide_term.guide_loss(guide, x, jax.random.PRNGKey(0), "", target, kind)
+  x = jnp.asarray(images)
+  assert float(loss("any", x)) < 1e-6
+  assert float(jnp.abs(jax.grad(lambda x: loss("any", x))(x)).max()) < 1e-6
+  assert float(loss("hybrid", x)) > 10.0  # each image is all one class: far from (1/2, 1/2)
+  images[1, ..., 1] = -1.0
+  images[1, ..., 2] = 1.0  # now a cat: 'any' pulls it towards horse or bird
+  assert float(loss("any", jnp.asarray(images))) > 10.0
+  with pytest.raises(ConfigError, match="guide.target"):
+    loss("both", x)
+
+
 def test_bad_guide_configs_are_refused():
   with pytest.raises(ConfigError, match="guide.classifier=CLASSIFIER_WORKDIR"):
     JointGAN.check_config(tiny_config(guide__weight=1.0))
   with pytest.raises(ConfigError, match="guide.weight"):
     JointGAN.check_config(tiny_config(guide__weight=-1.0))
+  with pytest.raises(ConfigError, match="guide.target"):
+    JointGAN.check_config(tiny_config(guide__target="both"))
   with pytest.raises(ConfigError, match="guide.augment"):
     JointGAN.check_config(tiny_config(guide__augment="blur"))
   config = cgan_config()

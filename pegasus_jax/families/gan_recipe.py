@@ -31,6 +31,7 @@ from pegasus_jax.families.projected_d import check_config as check_projected_con
 from pegasus_jax.families.projected_d import projected_config
 from pegasus_jax.families.base import DataInfo, Metrics
 from pegasus_jax.gan import aggregation, diffaugment, losses, training
+from pegasus_jax.gan import guide as guide_term
 from pegasus_jax.models import dcgan, sngan_resnet
 from pegasus_jax.models.flax_variables import split_variables
 from pegasus_jax.run import precision
@@ -73,10 +74,12 @@ def gan_config() -> ml_collections.ConfigDict:
   # 'sum' | 'max' (the worst class drives the sample) | 'softmax:T' (T > 0, between the two).
   config.g_aggregate = "sum"
   # JointGAN: an optional guide term (`gan.guide`): G also minimises weight * CE((1/2, 1/2) on
-  # `classes`, frozen classifier(augment(G(z)))). checksum: filled in from the guide's weights.
+  # `classes`, frozen classifier(augment(G(z)))) with target 'hybrid', or weight *
+  # -log(sum of the classes' probabilities) with target 'any' (be one of them).
+  # checksum: filled in from the guide's weights.
   config.guide = ml_collections.ConfigDict(dict(
-      classifier="", weight=0.0, classes=("horse", "bird"), augment="color,translation,cutout",
-      checksum=""))
+      classifier="", weight=0.0, classes=("horse", "bird"), target="hybrid",
+      augment="color,translation,cutout", checksum=""))
 
   config.model = ml_collections.ConfigDict()
   config.model.arch = "dcgan"  # 'dcgan' | 'resnet' (the SN-GAN CIFAR ResNet)
@@ -141,6 +144,7 @@ FIELD_CHECKS: dict[str, checks.Check] = {
     "guide.classifier": checks.string,
     "guide.weight": checks.non_negative_float,
     "guide.augment": _policy,
+    "guide.target": checks.one_of(*guide_term.TARGETS),
     "guide.checksum": checks.string,
     "model.arch": checks.one_of(*ARCHS),
     "model.upsample": checks.one_of("nearest", "depth_to_space"),

@@ -92,6 +92,7 @@ class JointGAN(GANRecipe):
                           f"{self.image_shape}")
       self.guide_target = guide_term.target_distribution(self.guide.labels,
                                                          tuple(config.guide.classes))
+      self.guide_kind = config.guide.get("target", "hybrid")  # runs saved before 'target': hybrid
       guide_term.record_checksum(config, self.guide)
     self._generate_jit = jax.jit(self.generate)
 
@@ -240,7 +241,7 @@ class JointGAN(GANRecipe):
       if self.guide is not None:  # its params are a constant here: never in the optimiser
         extra["g_guide_ce"] = guide_term.guide_loss(
             self.guide, fake, jax.random.fold_in(g_key, GUIDE_AUGMENT_STREAM),
-            self.config.guide.augment, self.guide_target)
+            self.config.guide.augment, self.guide_target, self.guide_kind)
         total = total + self.guide_weight * extra["g_guide_ce"]
       return total, (per_class, new_g_state, extra)
 

@@ -76,11 +76,27 @@ def cross_entropy(log_probs: jax.Array, target: jax.Array) -> jax.Array:
   return -jnp.sum(target * log_probs, axis=-1)
 
 
+def any_class_nll(log_probs: jax.Array, target: jax.Array) -> jax.Array:
+  """-log sum_{y: target(y) > 0} p(y|x) per image: small when the image is *one* of the classes
+  (whichever is nearest), with no pull between them. (N, C), (C,) -> (N,)."""
+  inside = jnp.where(target > 0, log_probs, -jnp.inf)
+  return -jax.nn.logsumexp(inside, axis=-1)
+
+
+# config.guide.target: what each fake is asked to be.
+#   'hybrid': all of guide.classes at once, (1/K, ..., 1/K) (the pegasus; `cross_entropy`);
+#   'any': one of guide.classes, the generator's choice per sample (`any_class_nll`): a
+#          classifier prior towards recognisable members of the classes, not towards the overlap.
+TARGETS = {"hybrid": cross_entropy, "any": any_class_nll}
+
+
 def guide_loss(guide: Guide, images: jax.Array, key: jax.Array, policy: str,
-               target: jax.Array) -> jax.Array:
-  """The batch mean of `cross_entropy` of the guide's view of `augment(images)`."""
+               target: jax.Array, kind: str = "hybrid") -> jax.Array:
+  """The batch mean of `TARGETS[kind]` on the guide's view of `augment(images)`."""
+  if kind not in TARGETS:
+    raise ConfigError(f"config.guide.target={kind!r}; valid: {sorted(TARGETS)}")
   augmented = diffaugment.diff_augment(key, images, policy)
-  return jnp.mean(cross_entropy(guide.log_probs(guide.params, augmented), target))
+  return jnp.mean(TARGETS[kind](guide.log_probs(guide.params, augmented), target))
 
 
 def record_checksum(config: ml_collections.ConfigDict, guide: Guide) -> None:
