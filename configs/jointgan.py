@@ -28,11 +28,14 @@ Neither clears the naive pegasus (pixel average: FCD 51.1, rate 1.58%). Those nu
 the earlier 80% classifier. On the judge (assets/judge, 92.34%; 2026-12-04): `:cpu` at 2,400
 steps FCD horse+bird 485 (noise 617, pixel average 110), pegasus rate 0.00%, dark and white blobs.
 
-`:cpu_guide` (the README's quick start) = `:cpu` + the guide term (lambda 1, assets/guide),
-2,400 steps; 2-core AMD EPYC, quiet, fresh clone: 760 s of training (the step ~2x `:cpu`'s).
-Judge: FCD horse+bird 253, pegasus rate 7.5% (12.8% after `python -m pegasus_jax.pegasus`), but
-the grid is one repeated template (a pale arched shape over chevron stripes), not a horse with
-wings. Run logs: EVALUATION.md, "Config run logs" and the re-ranking section.
+`:cpu_guide` (the README's quick start) = `:cpu` + the guide term (lambda 0.3, assets/guide;
+EVALUATION.md, "The guide term's weight"), 2,000 steps:
+  python -m pegasus_jax.main --config=configs/jointgan.py:cpu_guide --workdir=runs/jointgan_cpu \
+      --config.data.data_dir=../shared/tensorflow_datasets
+2-core AMD EPYC, quiet, fresh clone (2026-12-05): 490 s wall. Judge (N = 5,000): FCD horse+bird
+262 (noise 617), pegasus rate 25.2%, argmax 58% bird, 33% horse. The grid: dark bodies on
+grass and pale shapes against sky, a few four-legged silhouettes; varied, but no cell a person
+would call a horse or a bird, let alone a horse with wings.
 """
 
 import ml_collections
