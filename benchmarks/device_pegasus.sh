@@ -6,7 +6,8 @@
 #   MINUTES=2 NUM=64 CANDIDATES=128 STEPS=2 JUDGE_MINUTES=0 bash benchmarks/device_pegasus.sh  # CPU try
 #   (under 2 minutes the CPU run saves no checkpoint before its SIGTERM: nothing to draw from)
 #
-# 1. The best CPU recipe trained for MINUTES (benchmarks/device_run.sh, scored by the JUDGE).
+# 1. RECIPE (+ GAN_OVERRIDES: the guide term) trained for MINUTES (benchmarks/device_run.sh,
+#    scored by the JUDGE).
 # 2. The pegasus methods on that run, each one row of EVALUATION.md's "Pegasus methods" table
 #    (benchmarks/pegasus_methods.py): NUM outputs from CANDIDATES latents, steered by the GUIDE,
 #    numbers from the JUDGE (assets/judge: never called by a method).
@@ -23,6 +24,9 @@ OUT=${OUT:-device_out}
 MINUTES=${MINUTES:-4}
 RECIPE=${RECIPE:-configs/jointgan.py}  # the full recipe; the CPU's best row is the alternative
 GUIDE=${GUIDE:-assets/guide}
+# The best measured method of training: the guide term at lambda 0.3 (EVALUATION.md, "The guide
+# term's weight"); GAN_OVERRIDES='' trains the recipe without it.
+GAN_OVERRIDES=${GAN_OVERRIDES---config.guide.classifier=$GUIDE --config.guide.weight=0.3}
 JUDGE=${JUDGE:-assets/judge}
 METHODS=${METHODS:-select guided_latent}
 NUM=${NUM:-1000}
@@ -51,7 +55,7 @@ main() {
   env OUT="$RESULTS/train" WORK="$RESULTS/work" CONFIG="$RECIPE" MINUTES="$MINUTES" \
     CLASSIFIER="$JUDGE" NUM_SAMPLES="$NUM" PYTHON="$PYTHON" SITE="$PACK/site" \
     ${DATA_DIR:+DATA_DIR=$DATA_DIR} "${images[@]}" \
-    timeout "$(limit $((${MINUTES%.*} * 60 + 240)))" bash benchmarks/device_run.sh
+    timeout "$(limit $((${MINUTES%.*} * 60 + 240)))" bash benchmarks/device_run.sh $GAN_OVERRIDES
   cp "$RESULTS/train/grid.png" "$OUT/grid.png" 2>/dev/null
 
   for method in $METHODS; do
