@@ -32,10 +32,6 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 WHITEN_EPS = 5e-4  # added to the patch covariance's eigenvalues (images in [-1, 1] scale)
-# Layers with fewer input channels keep XLA's own kernel gradient. 0: none does (measured
-# faster for every layer, quiet, 2026-12-05); benchmarks/classifier_step.py sets 32, the old
-# choice, to time both.
-MATMUL_GRAD_MIN_CHANNELS = 0
 
 
 def dirac_init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
@@ -121,8 +117,6 @@ class Conv3x3(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     kernel = self.param("kernel", dirac_init, (3, 3, x.shape[-1], self.features))
-    if x.shape[-1] < MATMUL_GRAD_MIN_CHANNELS:
-      return _conv_same(x, kernel)
     return conv_matmul_grad(x, kernel)
 
 
