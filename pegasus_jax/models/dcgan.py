@@ -16,6 +16,7 @@ work whose output goes straight into the loss, computes in float32.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -23,7 +24,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from pegasus_jax.models.resampling import DCGAN_INIT, DownConv, UpConv
+from pegasus_jax.models.resampling import DCGAN_INIT, DownConv, UpConv, upsampled_kernel_init
 
 SPECTRAL_COLLECTION = "spectral"
 DISCRIMINATOR_NORMS = ("spectral", "batch", "none")
@@ -62,11 +63,14 @@ class Generator(nn.Module):
   channels: int = 3
   activation: str = "relu"
   leaky_slope: float = 0.2
+  icnr: bool = False  # every UpConv starts checkerboard-free (`upsampled_kernel_init`)
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
     act = _activation(self.activation, self.leaky_slope)
+    init = upsampled_kernel_init() if self.icnr else DCGAN_INIT
+    up = functools.partial(UpConv, kernel_init=init, dtype=self.dtype)
     blocks = num_resolution_blocks(self.image_size)
     features = self.width * 2 ** (blocks - 1)
     x = nn.Dense(4 * 4 * features, kernel_init=DCGAN_INIT, dtype=self.dtype)(z)
@@ -74,8 +78,8 @@ class Generator(nn.Module):
     x = act(_batch_norm(train, self.dtype)(x))
     for _ in range(blocks - 1):
       features //= 2
-      x = act(_batch_norm(train, self.dtype)(UpConv(features, dtype=self.dtype)(x)))
-    return jnp.tanh(UpConv(self.channels, dtype=self.dtype)(x).astype(jnp.float32))
+      x = act(_batch_norm(train, self.dtype)(up(features)(x)))
+    return jnp.tanh(up(self.channels)(x).astype(jnp.float32))
 
 
 class Discriminator(nn.Module):

@@ -15,9 +15,10 @@ added in float32 (`precision.add_bias`).
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Sequence
 
 import jax
+import jax.numpy as jnp
 from flax import linen as nn
 
 from pegasus_jax.models import conv_forms
@@ -27,6 +28,23 @@ from pegasus_jax.run.precision import add_bias
 Initializer = Callable[..., jax.Array]
 
 DCGAN_INIT: Initializer = nn.initializers.normal(0.02)
+
+
+def upsampled_kernel_init(base_init: Initializer = DCGAN_INIT) -> Initializer:
+  """ICNR (Aitken et al. 2017) for `UpConv`'s 4x4 transposed kernel: a 2x2 draw, each tap
+  repeated over a 2x2 block, so every output phase applies the same taps and the layer starts
+  as a 2x2 convolution followed by nearest-neighbour upsampling (shifted by one pixel): no
+  checkerboard at initialisation. Each output still sums four taps of `base_init`, so the
+  output's scale is the plain initialisation's.
+  """
+
+  def init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
+    if tuple(shape[:2]) != (4, 4):
+      raise ValueError(f"upsampled_kernel_init makes 4x4 kernels; asked for {tuple(shape)}")
+    base = base_init(key, (2, 2) + tuple(shape[2:]), dtype)
+    return jnp.repeat(jnp.repeat(base, 2, axis=0), 2, axis=1)
+
+  return init
 
 
 class _StrideTwoConv(nn.Module):
