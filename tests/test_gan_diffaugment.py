@@ -34,7 +34,7 @@ def test_empty_policy_is_the_identity():
 
 def test_ops_keep_shape_and_dtype_for_any_leading_batch_shape():
   stacked = IMAGES.reshape(1, 3, 8, 8, 3)  # (K, B, H, W, C)
-  for policy in ("color", "translation", "cutout", "color,translation,cutout"):
+  for policy in ("color", "translation", "cutout", "blur", "color,translation,cutout,blur"):
     for images in (IMAGES, stacked, IMAGES.astype(jnp.bfloat16)):
       out = jax.eval_shape(augment, KEY, images, policy)  # traces without compiling
       assert out.shape == images.shape and out.dtype == images.dtype
@@ -114,11 +114,30 @@ def test_gradient_flows_to_the_images():
   assert int(jnp.sum(kept)) < 0.75 * IMAGES.size  # cutout alone removes a quarter
 
 
+def test_blur_keeps_flat_images_damps_a_checkerboard_and_passes_gradients():
+  n, size = 3, 12
+  flat = jnp.full((n, size, size, 2), 0.3)
+  sigma = jnp.array([0.5, 0.75, 1.0])
+  np.testing.assert_allclose(diffaugment.blur(flat, sigma), flat, rtol=1e-6)
+  board = jnp.asarray(np.indices((size, size)).sum(0) % 2 * 2.0 - 1.0)[None, :, :, None]
+  board = jnp.broadcast_to(board, (n, size, size, 1))
+  inner = np.abs(np.asarray(diffaugment.blur(board, sigma))[:, 3:-3, 3:-3])
+  # the 1-D 5-tap response at period 2 is 0.575 (sigma 0.5) and 0.023 (sigma 1); squared in 2-D
+  np.testing.assert_allclose(inner[0].max(), 0.575 ** 2, rtol=0.02)
+  np.testing.assert_allclose(inner[2].max(), 0.023 ** 2, rtol=0.02)
+  assert inner[0].max() > inner[1].max() > inner[2].max()  # per-image std
+  np.testing.assert_allclose(diffaugment.blur(board, jnp.full((n,), 1e-3)), board, atol=1e-6)
+  out = np.asarray(augment(KEY, board, "blur"))
+  assert 0.023 ** 2 * 0.9 < np.abs(out[:, 3:-3, 3:-3]).max() < 0.575 ** 2 * 1.1
+  grad = jax.grad(lambda x: jnp.sum(diffaugment.blur(x, sigma) ** 2))(IMAGES)
+  assert np.all(np.isfinite(grad)) and float(jnp.min(jnp.abs(grad))) > 0
+
+
 def test_unknown_policy_is_a_complaint_and_an_error():
   assert diffaugment.validate_policy("") is None
   assert diffaugment.validate_policy("color, cutout") is None
-  assert "blur" in diffaugment.validate_policy("color,blur")
+  assert "sharpen" in diffaugment.validate_policy("color,sharpen")
   assert "twice" in diffaugment.validate_policy("cutout,cutout")
-  assert diffaugment.POLICIES == ("color", "translation", "cutout")
+  assert diffaugment.POLICIES == ("color", "translation", "cutout", "blur")
   with pytest.raises(ValueError, match="unknown DiffAugment op"):
     diffaugment.diff_augment(KEY, IMAGES, "colour")

@@ -83,7 +83,7 @@ def test_the_discriminator_term_reduced_by_mean_or_min(reduce):
 @pytest.mark.parametrize("field, value, words", [
     ("steps", -1, "steps"), ("step_size", 0.0, "step_size"), ("noise", -1.0, "noise"),
     ("disc_reduce", "max", "disc_reduce"), ("n_aug", 0, "n_aug"),
-    ("augment", "blur", "augment"), ("guide_weight", float("nan"), "guide_weight")])
+    ("augment", "sharpen", "augment"), ("guide_weight", float("nan"), "guide_weight")])
 def test_bad_options_are_config_errors_naming_the_option(field, value, words):
   with pytest.raises(ConfigError, match=words):
     gl.LangevinOptions(**{field: value}).check()
