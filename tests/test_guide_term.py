@@ -1,5 +1,6 @@
 """config.guide: a frozen classifier asks JointGAN's fakes to read (1/2 horse, 1/2 bird)."""
 
+import dataclasses
 import pathlib
 
 import jax
@@ -84,7 +85,7 @@ def test_bad_guide_configs_are_refused():
   with pytest.raises(ConfigError, match="guide.target"):
     JointGAN.check_config(tiny_config(guide__target="both"))
   with pytest.raises(ConfigError, match="guide.augment"):
-    JointGAN.check_config(tiny_config(guide__augment="blur"))
+    JointGAN.check_config(tiny_config(guide__augment="sharpen"))
   config = cgan_config()
   config.guide.weight, config.guide.classifier = 1.0, "somewhere"
   with pytest.raises(ConfigError, match="JointGAN's"):
@@ -135,6 +136,42 @@ def test_a_tiny_guided_run_lowers_the_guide_term(tmp_path_factory):
   # the guide is frozen: its parameters are untouched and not part of the state
   for a, b in zip(params_before, jax.tree_util.tree_leaves(family.guide.params)):
     np.testing.assert_array_equal(a, b)
+
+
+def test_guide_batch_reads_only_the_first_fakes_and_all_of_them_is_the_full_term(
+    tmp_path_factory):
+  """guide.batch = n: the guide sees n of the step's fakes (its cost); n = batch_size is the
+  full term bitwise; n > batch_size is refused."""
+  from test_classifier import tiny_classifier_config
+  classifier = save_initial_checkpoint(tiny_classifier_config(), ("horse", "bird", "cat"),
+                                       str(tmp_path_factory.mktemp("guide_batch")))
+  real = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (2, 4, 8, 8, 3)), jnp.float32)
+
+  def one_step(batch):
+    config = tiny_config(guide__classifier=classifier, guide__weight=5.0, guide__batch=batch)
+    family = families.create(config, image_info(("horse", "bird"), 8))
+    seen = []
+    log_probs = family.guide.log_probs
+    family.guide = dataclasses.replace(
+        family.guide, log_probs=lambda p, x: (seen.append(x.shape[0]), log_probs(p, x))[1])
+    state, metrics = jax.jit(family.train_step)(family.init(jax.random.PRNGKey(0)),
+                                                {"real": real})
+    return seen, state, metrics
+
+  seen, _, part = one_step(3)
+  assert seen == [3]
+  seen, all_state, all_metrics = one_step(0)
+  assert seen == [4]
+  _, same_state, same_metrics = one_step(4)
+  for a, b in zip(jax.tree_util.tree_leaves(all_state), jax.tree_util.tree_leaves(same_state)):
+    np.testing.assert_array_equal(a, b)
+  assert float(part["g_guide_ce"]) != float(all_metrics["g_guide_ce"])
+  np.testing.assert_array_equal(part["d_loss"], all_metrics["d_loss"])  # D's step is untouched
+  with pytest.raises(ConfigError, match="guide.batch=5 exceeds the 4 fakes"):
+    families.create(tiny_config(guide__classifier=classifier, guide__weight=1.0,
+                                guide__batch=5), image_info(("horse", "bird"), 8))
+  with pytest.raises(ConfigError, match="guide.batch"):
+    JointGAN.check_config(tiny_config(guide__batch=-1))
 
 
 def test_checkpoints_older_than_the_guide_fields_resume_without_a_guide_only():

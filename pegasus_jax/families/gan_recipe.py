@@ -76,10 +76,12 @@ def gan_config() -> ml_collections.ConfigDict:
   # JointGAN: an optional guide term (`gan.guide`): G also minimises weight * CE((1/2, 1/2) on
   # `classes`, frozen classifier(augment(G(z)))) with target 'hybrid', or weight *
   # -log(sum of the classes' probabilities) with target 'any' (be one of them).
+  # batch: how many of the step's fakes the guide reads (0 = all): an unbiased estimate of the
+  # term at a fraction of its cost (the guide's forward + backward is most of a CPU step).
   # checksum: filled in from the guide's weights.
   config.guide = ml_collections.ConfigDict(dict(
       classifier="", weight=0.0, classes=("horse", "bird"), target="hybrid",
-      augment="color,translation,cutout", checksum=""))
+      augment="color,translation,cutout", batch=0, checksum=""))
 
   config.model = ml_collections.ConfigDict()
   config.model.arch = "dcgan"  # 'dcgan' | 'resnet' (the SN-GAN CIFAR ResNet)
@@ -92,7 +94,8 @@ def gan_config() -> ml_collections.ConfigDict:
   config.model.leaky_slope = 0.2  # dcgan only
   config.model.upsample = "nearest"  # resnet: 'nearest' | 'depth_to_space'
   config.model.downsample = "avg_pool"  # resnet: 'avg_pool' | 'space_to_depth'
-  config.model.icnr = False  # resnet + depth_to_space: checkerboard-free sub-pixel init
+  # checkerboard-free init of G's upsampling: resnet + depth_to_space, and every dcgan UpConv
+  config.model.icnr = False
   # 'default': model.arch's discriminator; 'projected': heads on a frozen classifier's features
   # (`families.projected_d`, fields in model.projected; the heads' width is model.d_width).
   config.model.d_arch = "default"
@@ -145,6 +148,7 @@ FIELD_CHECKS: dict[str, checks.Check] = {
     "guide.weight": checks.non_negative_float,
     "guide.augment": _policy,
     "guide.target": checks.one_of(*guide_term.TARGETS),
+    "guide.batch": checks.non_negative_int,
     "guide.checksum": checks.string,
     "model.arch": checks.one_of(*ARCHS),
     "model.upsample": checks.one_of("nearest", "depth_to_space"),
@@ -204,7 +208,7 @@ def build_generator(model: ml_collections.ConfigDict, image_shape: tuple[int, ..
                                   icnr=model.icnr, dtype=dtype)
   return dcgan.Generator(image_size=size, width=model.g_width, channels=channels,
                          activation=model.g_activation, leaky_slope=model.leaky_slope,
-                         dtype=dtype)
+                         icnr=model.icnr, dtype=dtype)
 
 
 def build_discriminator_kwargs(model: ml_collections.ConfigDict, image_shape: tuple[int, ...],

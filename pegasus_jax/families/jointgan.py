@@ -93,6 +93,11 @@ class JointGAN(GANRecipe):
       self.guide_target = guide_term.target_distribution(self.guide.labels,
                                                          tuple(config.guide.classes))
       self.guide_kind = config.guide.get("target", "hybrid")  # runs saved before 'target': hybrid
+      self.guide_batch = config.guide.get("batch", 0)  # runs saved before 'batch': all fakes
+      per_step = config.batch_size  # the fakes of one generator step
+      if self.guide_batch > per_step:
+        raise ConfigError(f"config.guide.batch={self.guide_batch} exceeds the {per_step} fakes "
+                          "of a generator step (0 = all of them)")
       guide_term.record_checksum(config, self.guide)
     self._generate_jit = jax.jit(self.generate)
 
@@ -239,8 +244,10 @@ class JointGAN(GANRecipe):
         total = aggregation.aggregate(per_sample, self.g_aggregate)
       extra = {}
       if self.guide is not None:  # its params are a constant here: never in the optimiser
+        # fakes are i.i.d., so the first guide.batch of them are a random subset
+        guided = fake[:self.guide_batch] if self.guide_batch else fake
         extra["g_guide_ce"] = guide_term.guide_loss(
-            self.guide, fake, jax.random.fold_in(g_key, GUIDE_AUGMENT_STREAM),
+            self.guide, guided, jax.random.fold_in(g_key, GUIDE_AUGMENT_STREAM),
             self.config.guide.augment, self.guide_target, self.guide_kind)
         total = total + self.guide_weight * extra["g_guide_ce"]
       return total, (per_class, new_g_state, extra)
