@@ -28,14 +28,15 @@ Neither clears the naive pegasus (pixel average: FCD 51.1, rate 1.58%). Those nu
 the earlier 80% classifier. On the judge (assets/judge, 92.34%; 2026-12-04): `:cpu` at 2,400
 steps FCD horse+bird 485 (noise 617, pixel average 110), pegasus rate 0.00%, dark and white blobs.
 
-`:cpu_guide` (the README's quick start) = `:cpu` + the guide term (lambda 0.3, assets/guide;
-EVALUATION.md, "The guide term's weight"), 2,000 steps:
+`:cpu_guide` (the README's quick start) = `:cpu` + the guide term (lambda 0.3, assets/guide),
+ICNR, translation-only DiffAugment for D, twice the learning rates, a blur in the guide's view,
+2,300 steps (EVALUATION.md, "Issue 18's candidates": the best row):
   python -m pegasus_jax.main --config=configs/jointgan.py:cpu_guide --workdir=runs/jointgan_cpu \
       --config.data.data_dir=../shared/tensorflow_datasets
-2-core AMD EPYC, quiet, fresh clone (2026-12-05): 490 s wall. Judge (N = 5,000): FCD horse+bird
-262 (noise 617), pegasus rate 25.2%, argmax 58% bird, 33% horse. The grid: dark bodies on
-grass and pale shapes against sky, a few four-legged silhouettes; varied, but no cell a person
-would call a horse or a bird, let alone a horse with wings.
+2-core AMD EPYC, quiet, fresh clone (2026-12-05): 591 s wall. Judge (N = 5,000): FCD horse+bird
+187 (noise 617, pixel average 110), pegasus rate 7.2%, argmax 65% horse, 18% bird. The grid:
+brown, black and white horses on grass in many cells, legs and necks visible; birds only as
+pale shapes against sky, rarely recognisable; no cell a person would call a winged horse.
 """
 
 import ml_collections
