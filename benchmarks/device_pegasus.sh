@@ -25,8 +25,9 @@ MINUTES=${MINUTES:-4}
 RECIPE=${RECIPE:-configs/jointgan.py}  # the full recipe; the CPU's best row is the alternative
 GUIDE=${GUIDE:-assets/guide}
 # The best measured method of training: the guide term at lambda 0.3 (EVALUATION.md, "The guide
-# term's weight"); GAN_OVERRIDES='' trains the recipe without it.
-GAN_OVERRIDES=${GAN_OVERRIDES---config.guide.classifier=$GUIDE --config.guide.weight=0.3}
+# term's weight") with a blur in the guide's view ("Issue 18's candidates"); GAN_OVERRIDES=''
+# trains the recipe without it.
+GAN_OVERRIDES=${GAN_OVERRIDES---config.guide.classifier=$GUIDE --config.guide.weight=0.3 --config.guide.augment=color,translation,cutout,blur}
 JUDGE=${JUDGE:-assets/judge}
 METHODS=${METHODS:-select guided_latent}
 NUM=${NUM:-1000}
