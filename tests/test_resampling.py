@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from pegasus_jax.models.resampling import (DCGAN_INIT, DownConv, UpConv, depth_to_space,
-                                           space_to_depth, upsampled_kernel_init)
+                                           space_to_depth, transposed_icnr)
 
 
 def _naive_transposed_conv(x, w):
@@ -53,10 +53,10 @@ def test_depth_to_space_inverts_space_to_depth():
 
 
 def test_icnr_upconv_starts_as_nearest_neighbour_upsampling():
-  """`upsampled_kernel_init`: away from the border the output is constant on 2x2 blocks
+  """`transposed_icnr`: away from the border the output is constant on 2x2 blocks
   (offset by one pixel), i.e. no checkerboard; the plain initialisation is not."""
   x = np.random.default_rng(2).normal(size=(2, 5, 6, 3)).astype(np.float32)
-  for init, blocky in ((upsampled_kernel_init(), True), (DCGAN_INIT, False)):
+  for init, blocky in ((transposed_icnr(), True), (DCGAN_INIT, False)):
     layer = UpConv(4, kernel_init=init)
     variables = layer.init(jax.random.PRNGKey(0), x)
     y = np.asarray(layer.apply(variables, x))[:, 1:-1, 1:-1]
@@ -64,7 +64,7 @@ def test_icnr_upconv_starts_as_nearest_neighbour_upsampling():
     corners = [y[:, a::2, b::2] for a in (0, 1) for b in (0, 1)]
     spread = max(float(np.abs(c - corners[0]).max()) for c in corners)
     assert (spread < 1e-6) if blocky else (spread > 1e-3), spread
-  kernel = np.asarray(upsampled_kernel_init()(jax.random.PRNGKey(1), (4, 4, 3, 5)))
+  kernel = np.asarray(transposed_icnr()(jax.random.PRNGKey(1), (4, 4, 3, 5)))
   assert 0.01 < kernel.std() < 0.03  # the base initialiser's scale (normal, 0.02)
   with pytest.raises(ValueError, match="4x4 kernels"):
-    upsampled_kernel_init()(jax.random.PRNGKey(1), (3, 3, 3, 5))
+    transposed_icnr()(jax.random.PRNGKey(1), (3, 3, 3, 5))

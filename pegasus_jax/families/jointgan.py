@@ -59,6 +59,9 @@ class JointGAN(GANRecipe):
     if config.guide.weight and not config.guide.classifier:
       raise ConfigError(f"config.guide.weight={config.guide.weight} needs "
                         "config.guide.classifier=CLASSIFIER_WORKDIR (the frozen guide)")
+    if config.guide.batch > config.batch_size:  # batch_size: the fakes of one generator step
+      raise ConfigError(f"config.guide.batch={config.guide.batch} exceeds the "
+                        f"{config.batch_size} fakes of a generator step (0 = all of them)")
     if config.data.sampler != "class_balanced":
       raise ConfigError(f"config.data.sampler={config.data.sampler!r}: family "
                         f"{config.family!r} trains one discriminator per class on "
@@ -94,10 +97,6 @@ class JointGAN(GANRecipe):
                                                          tuple(config.guide.classes))
       self.guide_kind = config.guide.get("target", "hybrid")  # runs saved before 'target': hybrid
       self.guide_batch = config.guide.get("batch", 0)  # runs saved before 'batch': all fakes
-      per_step = config.batch_size  # the fakes of one generator step
-      if self.guide_batch > per_step:
-        raise ConfigError(f"config.guide.batch={self.guide_batch} exceeds the {per_step} fakes "
-                          "of a generator step (0 = all of them)")
       guide_term.record_checksum(config, self.guide)
     self._generate_jit = jax.jit(self.generate)
 

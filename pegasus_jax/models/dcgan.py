@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from pegasus_jax.models.resampling import DCGAN_INIT, DownConv, UpConv, upsampled_kernel_init
+from pegasus_jax.models.resampling import DCGAN_INIT, DownConv, UpConv, transposed_icnr
 
 SPECTRAL_COLLECTION = "spectral"
 DISCRIMINATOR_NORMS = ("spectral", "batch", "none")
@@ -63,13 +63,13 @@ class Generator(nn.Module):
   channels: int = 3
   activation: str = "relu"
   leaky_slope: float = 0.2
-  icnr: bool = False  # every UpConv starts checkerboard-free (`upsampled_kernel_init`)
+  icnr: bool = False  # every UpConv starts checkerboard-free (`transposed_icnr`)
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
     act = _activation(self.activation, self.leaky_slope)
-    init = upsampled_kernel_init() if self.icnr else DCGAN_INIT
+    init = transposed_icnr() if self.icnr else DCGAN_INIT
     up = functools.partial(UpConv, kernel_init=init, dtype=self.dtype)
     blocks = num_resolution_blocks(self.image_size)
     features = self.width * 2 ** (blocks - 1)

@@ -30,8 +30,32 @@ Initializer = Callable[..., jax.Array]
 DCGAN_INIT: Initializer = nn.initializers.normal(0.02)
 
 
-def upsampled_kernel_init(base_init: Initializer = DCGAN_INIT) -> Initializer:
-  """ICNR (Aitken et al. 2017) for `UpConv`'s 4x4 transposed kernel: a 2x2 draw, each tap
+# ICNR (Aitken et al. 2017): upsampling layers that start checkerboard-free, one initialiser
+# per kernel layout: the sub-pixel conv before `depth_to_space` (`icnr`, the SN-GAN ResNet) and
+# the transposed 4x4 kernel of `UpConv` (`transposed_icnr`, the DCGAN generator).
+
+
+def icnr(base_init: Initializer, block: int = 2) -> Initializer:
+  """ICNR (Aitken et al. 2017): a sub-pixel kernel (..., block^2 * C) whose block^2 phases are equal.
+
+  The base initialiser draws one (..., C) kernel (so its fans are those of the conv it
+  replaces) and every phase gets a copy; after `depth_to_space` the layer is then exactly
+  "conv at low resolution, nearest-neighbour upsample", with no checkerboard at the start.
+  """
+
+  def init(key: jax.Array, shape: Sequence[int], dtype=jnp.float32) -> jax.Array:
+    phases = block * block
+    if shape[-1] % phases:
+      raise ValueError(f"ICNR kernel's last dimension {shape[-1]} is not a multiple of {phases}")
+    base = base_init(key, tuple(shape[:-1]) + (shape[-1] // phases,), dtype)
+    # depth_to_space reads channel (phase, c) at phase * C + c, so tiling puts c in every phase.
+    return jnp.tile(base, (1,) * (len(shape) - 1) + (phases,))
+
+  return init
+
+
+def transposed_icnr(base_init: Initializer = DCGAN_INIT) -> Initializer:
+  """ICNR for `UpConv`'s 4x4 transposed kernel: a 2x2 draw, each tap
   repeated over a 2x2 block, so every output phase applies the same taps and the layer starts
   as a 2x2 convolution followed by nearest-neighbour upsampling (shifted by one pixel): no
   checkerboard at initialisation. Each output still sums four taps of `base_init`, so the
@@ -40,7 +64,7 @@ def upsampled_kernel_init(base_init: Initializer = DCGAN_INIT) -> Initializer:
 
   def init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
     if tuple(shape[:2]) != (4, 4):
-      raise ValueError(f"upsampled_kernel_init makes 4x4 kernels; asked for {tuple(shape)}")
+      raise ValueError(f"transposed_icnr makes 4x4 kernels; asked for {tuple(shape)}")
     base = base_init(key, (2, 2) + tuple(shape[2:]), dtype)
     return jnp.repeat(jnp.repeat(base, 2, axis=0), 2, axis=1)
 

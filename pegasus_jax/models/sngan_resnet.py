@@ -67,7 +67,7 @@ from flax import linen as nn
 
 from pegasus_jax.models import conv_forms
 from pegasus_jax.models.dcgan import SPECTRAL_COLLECTION
-from pegasus_jax.models.resampling import depth_to_space, space_to_depth
+from pegasus_jax.models.resampling import depth_to_space, icnr, space_to_depth
 from pegasus_jax.run.precision import add_bias
 
 Initializer = Callable[..., jax.Array]
@@ -85,25 +85,6 @@ def glorot_uniform(gain: float = 1.0) -> Initializer:
 
 RESIDUAL_INIT = glorot_uniform(2.0 ** 0.5)
 SHORTCUT_INIT = glorot_uniform(1.0)
-
-
-def icnr(base_init: Initializer, block: int = 2) -> Initializer:
-  """ICNR (Aitken et al. 2017): a sub-pixel kernel (..., block^2 * C) whose block^2 phases are equal.
-
-  The base initialiser draws one (..., C) kernel (so its fans are those of the conv it
-  replaces) and every phase gets a copy; after `depth_to_space` the layer is then exactly
-  "conv at low resolution, nearest-neighbour upsample", with no checkerboard at the start.
-  """
-
-  def init(key: jax.Array, shape: Sequence[int], dtype=jnp.float32) -> jax.Array:
-    phases = block * block
-    if shape[-1] % phases:
-      raise ValueError(f"ICNR kernel's last dimension {shape[-1]} is not a multiple of {phases}")
-    base = base_init(key, tuple(shape[:-1]) + (shape[-1] // phases,), dtype)
-    # depth_to_space reads channel (phase, c) at phase * C + c, so tiling puts c in every phase.
-    return jnp.tile(base, (1,) * (len(shape) - 1) + (phases,))
-
-  return init
 
 
 def check_choice(field: str, value: str, allowed: Sequence[str]) -> None:
