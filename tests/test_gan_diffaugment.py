@@ -133,6 +133,23 @@ def test_blur_keeps_flat_images_damps_a_checkerboard_and_passes_gradients():
   assert np.all(np.isfinite(grad)) and float(jnp.min(jnp.abs(grad))) > 0
 
 
+def test_the_blur_range_sets_each_images_std():
+  board = jnp.asarray(np.indices((12, 12)).sum(0) % 2 * 2.0 - 1.0)[None, :, :, None]
+  board = jnp.broadcast_to(board, (3, 12, 12, 1))
+  for std in (0.3, 0.75, 1.0):  # a one-point range: every image gets exactly that std
+    np.testing.assert_allclose(
+        diffaugment.diff_augment(KEY, board, "blur", blur_sigma=(std, std)),
+        diffaugment.blur(board, jnp.full((3,), std)), rtol=1e-5, atol=1e-7)
+  narrow = np.abs(np.asarray(diffaugment.diff_augment(KEY, board, "blur", (0.3, 0.6))))
+  # 5-tap responses at period 2, squared in 2-D: std 0.6 -> 0.338^2, std 0.3 -> 0.985^2
+  assert 0.338 ** 2 < narrow[:, 3:-3, 3:-3].max() < 0.985 ** 2
+  assert diffaugment.validate_blur_sigma((0.3, 0.6)) is None
+  for bad in ((0.0, 0.5), (0.6, 0.3), (0.5, 1.5), (0.5,), (True, 1.0), "0.3-0.6"):
+    assert "0 < low <= high <= 1.0" in diffaugment.validate_blur_sigma(bad)
+  with pytest.raises(ValueError, match="blur_sigma must be a pair"):
+    diffaugment.diff_augment(KEY, board, "blur", blur_sigma=(1.0, 0.5))
+
+
 def test_unknown_policy_is_a_complaint_and_an_error():
   assert diffaugment.validate_policy("") is None
   assert diffaugment.validate_policy("color, cutout") is None

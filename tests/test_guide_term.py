@@ -86,6 +86,9 @@ def test_bad_guide_configs_are_refused():
     JointGAN.check_config(tiny_config(guide__target="both"))
   with pytest.raises(ConfigError, match="guide.augment"):
     JointGAN.check_config(tiny_config(guide__augment="sharpen"))
+  for bad in ((0.0, 0.5), (0.6, 0.3), (0.5, 1.5), (0.5,)):
+    with pytest.raises(ConfigError, match="guide.blur_sigma"):
+      JointGAN.check_config(tiny_config(guide__blur_sigma=bad))
   config = cgan_config()
   config.guide.weight, config.guide.classifier = 1.0, "somewhere"
   with pytest.raises(ConfigError, match="JointGAN's"):

@@ -78,10 +78,12 @@ def gan_config() -> ml_collections.ConfigDict:
   # -log(sum of the classes' probabilities) with target 'any' (be one of them).
   # batch: how many of the step's fakes the guide reads (0 = all): an unbiased estimate of the
   # term at a fraction of its cost (the guide's forward + backward is most of a CPU step).
+  # blur_sigma: the (low, high) std range in pixels of the `blur` op when `augment` names it.
   # checksum: filled in from the guide's weights.
   config.guide = ml_collections.ConfigDict(dict(
       classifier="", weight=0.0, classes=("horse", "bird"), target="hybrid",
-      augment="color,translation,cutout", batch=0, checksum=""))
+      augment="color,translation,cutout", blur_sigma=diffaugment.BLUR_SIGMA, batch=0,
+      checksum=""))
 
   config.model = ml_collections.ConfigDict()
   config.model.arch = "dcgan"  # 'dcgan' | 'resnet' (the SN-GAN CIFAR ResNet)
@@ -147,6 +149,7 @@ FIELD_CHECKS: dict[str, checks.Check] = {
     "guide.classifier": checks.string,
     "guide.weight": checks.non_negative_float,
     "guide.augment": _policy,
+    "guide.blur_sigma": diffaugment.validate_blur_sigma,
     "guide.target": checks.one_of(*guide_term.TARGETS),
     "guide.batch": checks.non_negative_int,
     "guide.checksum": checks.string,

@@ -30,7 +30,7 @@ from pegasus_jax.families.base import DataInfo, Metrics, Visuals
 from pegasus_jax.families.gan_recipe import (GANRecipe, GANState, PyTree,
                                              build_discriminator_kwargs, build_generator,
                                              check_gan_config, gan_config)
-from pegasus_jax.gan import aggregation, losses, regularizers, training
+from pegasus_jax.gan import aggregation, diffaugment, losses, regularizers, training
 from pegasus_jax.gan import guide as guide_term
 from pegasus_jax.models import dcgan, sngan_resnet
 from pegasus_jax.models.flax_variables import apply_with_model_state
@@ -97,6 +97,8 @@ class JointGAN(GANRecipe):
                                                          tuple(config.guide.classes))
       self.guide_kind = config.guide.get("target", "hybrid")  # runs saved before 'target': hybrid
       self.guide_batch = config.guide.get("batch", 0)  # runs saved before 'batch': all fakes
+      # runs saved before 'blur_sigma' blurred by the default range
+      self.guide_blur_sigma = tuple(config.guide.get("blur_sigma", diffaugment.BLUR_SIGMA))
       guide_term.record_checksum(config, self.guide)
     self._generate_jit = jax.jit(self.generate)
 
@@ -247,7 +249,8 @@ class JointGAN(GANRecipe):
         guided = fake[:self.guide_batch] if self.guide_batch else fake
         extra["g_guide_ce"] = guide_term.guide_loss(
             self.guide, guided, jax.random.fold_in(g_key, GUIDE_AUGMENT_STREAM),
-            self.config.guide.augment, self.guide_target, self.guide_kind)
+            self.config.guide.augment, self.guide_target, self.guide_kind,
+            self.guide_blur_sigma)
         total = total + self.guide_weight * extra["g_guide_ce"]
       return total, (per_class, new_g_state, extra)
 

@@ -21,6 +21,7 @@ real held-out images falls from 80% to 76% / 56% / 41% at std 0.5 / 0.75 / 1 (EV
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import jax
@@ -29,8 +30,9 @@ import jax.numpy as jnp
 POLICIES = ("color", "translation", "cutout", "blur")
 TRANSLATION_RATIO = 0.125
 CUTOUT_RATIO = 0.5
-BLUR_SIGMA = (0.5, 1.0)  # the blur's std in pixels, uniform per image
+BLUR_SIGMA = (0.5, 1.0)  # the blur's default std range in pixels, uniform per image
 BLUR_RADIUS = 2  # taps each side: 5-tap separable kernels
+MAX_BLUR_SIGMA = BLUR_RADIUS / 2  # wider Gaussians would be cut off inside 2 std by the taps
 
 
 def _per_image(values: jax.Array, images: jax.Array) -> jax.Array:
@@ -132,16 +134,27 @@ def _random_cutout(key: jax.Array, images: jax.Array) -> jax.Array:
   return cutout(images, offsets)
 
 
-def _random_blur(key: jax.Array, images: jax.Array) -> jax.Array:
-  low, high = BLUR_SIGMA
+def _random_blur(key: jax.Array, images: jax.Array,
+                 sigma_range: tuple[float, float]) -> jax.Array:
+  low, high = sigma_range
   return blur(images, jax.random.uniform(key, (images.shape[0],), minval=low, maxval=high))
+
+
+def validate_blur_sigma(value: object) -> str | None:
+  """A complaint about a blur std range (low, high), or None when it is valid."""
+  ok = (isinstance(value, (tuple, list)) and len(value) == 2 and all(
+      isinstance(v, (int, float)) and not isinstance(v, bool) for v in value))
+  if not ok or not 0 < value[0] <= value[1] <= MAX_BLUR_SIGMA:  # type: ignore[index]
+    return (f"must be a pair (low, high) of blur stds in pixels with 0 < low <= high <= "
+            f"{MAX_BLUR_SIGMA} (the {2 * BLUR_RADIUS + 1}-tap kernel cuts wider ones off), "
+            f"got {value!r}")
+  return None
 
 
 _OPS: dict[str, Callable[[jax.Array, jax.Array], jax.Array]] = {
     "color": _random_color,
     "translation": _random_translation,
     "cutout": _random_cutout,
-    "blur": _random_blur,
 }
 
 
@@ -163,22 +176,28 @@ def validate_policy(policy: str) -> str | None:
   return None
 
 
-def diff_augment(key: jax.Array, images: jax.Array, policy: str) -> jax.Array:
+def diff_augment(key: jax.Array, images: jax.Array, policy: str,
+                 blur_sigma: tuple[float, float] = BLUR_SIGMA) -> jax.Array:
   """Apply the ops of `policy` (e.g. 'color,translation,cutout') in the order given.
 
   images: (..., H, W, C) in [-1, 1]; '' returns `images` itself. Each op draws from its own
   subkey of `key`, per image, so the same key on two batches of the same shape applies the same
   transforms to both. Differentiable with respect to `images` and jittable (policy is static).
+  `blur_sigma`: the (low, high) range of the `blur` op's per-image std.
   """
   complaint = validate_policy(policy)
   if complaint:
     raise ValueError(complaint)
+  complaint = validate_blur_sigma(blur_sigma)
+  if complaint:
+    raise ValueError(f"blur_sigma {complaint}")
   names = _names(policy)
   if not names:
     return images
   if images.ndim < 4:
     raise ValueError(f"images must be (..., H, W, C) with a batch axis, got shape {images.shape}")
   flat = images.reshape((-1,) + images.shape[-3:])
+  ops = {**_OPS, "blur": functools.partial(_random_blur, sigma_range=tuple(blur_sigma))}
   for name, op_key in zip(names, jax.random.split(key, len(names))):
-    flat = _OPS[name](op_key, flat)
+    flat = ops[name](op_key, flat)
   return flat.reshape(images.shape)

@@ -91,11 +91,12 @@ TARGETS = {"hybrid": cross_entropy, "any": any_class_nll}
 
 
 def guide_loss(guide: Guide, images: jax.Array, key: jax.Array, policy: str,
-               target: jax.Array, kind: str = "hybrid") -> jax.Array:
+               target: jax.Array, kind: str = "hybrid",
+               blur_sigma: tuple[float, float] = diffaugment.BLUR_SIGMA) -> jax.Array:
   """The batch mean of `TARGETS[kind]` on the guide's view of `augment(images)`."""
   if kind not in TARGETS:
     raise ConfigError(f"config.guide.target={kind!r}; valid: {sorted(TARGETS)}")
-  augmented = diffaugment.diff_augment(key, images, policy)
+  augmented = diffaugment.diff_augment(key, images, policy, blur_sigma)
   return jnp.mean(TARGETS[kind](guide.log_probs(guide.params, augmented), target))
 
 
