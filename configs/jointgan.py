@@ -81,14 +81,15 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.model.d_arch = "projected"
   elif arg == "cpu_guide":  # :cpu + the guide term (issue 20's method c), as measured
     config = get_config("cpu")
-    config.total_steps = 2300  # under 10 minutes of training on the 2-core box
+    config.total_steps = 2100  # under 10 minutes of training on the 2-core box
     config.guide.classifier = "assets/guide"  # the committed 80% guide, never the judge
-    config.guide.weight = 0.3  # 1.0 collapsed G onto one template; 0.1 lost the pegasi
+    config.guide.weight = 0.5  # 1.0 collapsed G onto one template; 0.3 halved the pegasus rate
     # EVALUATION.md, "Issue 18's candidates": each of these lowered the judge's FCD h+b
     config.model.icnr = True  # UpConvs start checkerboard-free
     config.diffaugment = "translation"  # D's view: colour and cutout cost more than they gave
     config.optimizer.g_lr, config.optimizer.d_lr = 4e-4, 8e-4  # twice :cpu's, same ratio
     config.guide.augment = "color,translation,cutout,blur"  # hatching no longer pays the guide
+    config.ema.decay, config.ema.start_step = 0.99, 1000  # samples from a 100-step average of G
   elif arg == "resnet":
     use_sngan_recipe(config)  # configs/sngan_cifar.py's recipe, one discriminator per class
   else:
