@@ -135,13 +135,28 @@ def train_row(row: Row, workdir: str, budget_s: float, segment_s: float,
       return segments
 
 
+def averages_generator(run: Any) -> bool:
+  """Whether the run samples from an average of its generator (`ema.decay` > 0)."""
+  return bool(run.config.get("ema") and run.config.ema.decay) and hasattr(run.state, "g_params")
+
+
+def with_live_generator(run: Any) -> Any:
+  """The run sampling from its live generator weights instead of their average: the paired
+  comparison that says what the average bought at this step of this run."""
+  return dataclasses.replace(run, state=run.state.replace(g_ema_params=run.state.g_params))
+
+
 def score_step(workdir: str, step: int, judge: cm.LoadedClassifier, num: int,
-               classes: Sequence[str], data_dir: str | None) -> tuple[dict[str, Any], str]:
-  """The judge's metrics of `num` samples (seed 0) of the checkpoint at `step`, and its grid."""
+               classes: Sequence[str], data_dir: str | None,
+               live: bool = False) -> tuple[dict[str, Any], str]:
+  """The judge's metrics of `num` samples (seed 0) of the checkpoint at `step`, and its grid;
+  `live`: of the live generator rather than its average."""
   run = restore.load_run(workdir, step)
+  if live:
+    run = with_live_generator(run)
   images = sampling.generate_images(run, num, seed=0)
   result = sample_metrics.evaluate(images, judge, list(classes), data_dir=data_dir)
-  grid = os.path.join(workdir, "grids", f"step_{step:07d}.png")
+  grid = os.path.join(workdir, "grids", f"step_{step:07d}{'_live' if live else ''}.png")
   imaging.save_png(grid, imaging.image_grid(images[:GRID_IMAGES]))
   return result, grid
 
@@ -158,8 +173,9 @@ def table_row(name: str, segment: Segment, result: dict[str, Any]) -> str:
 
 def run_ablation(rows: Sequence[Row], out: str, judge_workdir: str, *, budget_s: float,
                  segment_s: float, num: int, classes: Sequence[str] = ("horse", "bird"),
-                 data_dir: str | None = None) -> dict[str, Any]:
-  """Train every row, then score every row's checkpoints; the table's lines and the grids."""
+                 data_dir: str | None = None, live: bool = False) -> dict[str, Any]:
+  """Train every row, then score every row's checkpoints; the table's lines and the grids.
+  `live`: rows that average their generator are also scored on the live one ('NAME live')."""
   judge = sample_metrics.load_classifier(judge_workdir)
   report: dict[str, Any] = {"rows": {}, "table": [
       "| row | step | train s | load | FCD h+b | horse % | bird % | pegasus rate % |",
@@ -174,6 +190,12 @@ def run_ablation(rows: Sequence[Row], out: str, judge_workdir: str, *, budget_s:
       scored.append({**dataclasses.asdict(segment), "fcd_union": result["fcd"][cm.UNION],
                      "class_histogram": result["class_histogram"],
                      "pegasus_rate": result["pegasus_rate"], "grid": grid})
+      if live and averages_generator(restore.load_run(workdir, segment.step)):
+        result, grid = score_step(workdir, segment.step, judge, num, classes, data_dir, True)
+        report["table"].append(table_row(f"{row.name} live", segment, result))
+        scored[-1]["live"] = {"fcd_union": result["fcd"][cm.UNION],
+                              "class_histogram": result["class_histogram"],
+                              "pegasus_rate": result["pegasus_rate"], "grid": grid}
     report["rows"][row.name] = {"config": row.config, "overrides": list(row.overrides),
                                 "workdir": workdir, "scored": scored,
                                 "final_grid": scored[-1]["grid"]}
@@ -193,11 +215,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
   parser.add_argument("--num", type=int, default=5_000, help="samples scored per checkpoint")
   parser.add_argument("--classes", default="horse,bird")
   parser.add_argument("--data_dir", default=None, help="TFDS data_dir (rows and judge)")
+  parser.add_argument("--live", action="store_true",
+                      help="also score the live generator of rows that average it (ema.decay)")
   args = parser.parse_args(argv)
   rows = [Row.parse(text) for text in args.row]
   report = run_ablation(rows, args.out, args.judge, budget_s=args.budget_s,
                         segment_s=args.segment_s, num=args.num,
-                        classes=tuple(args.classes.split(",")), data_dir=args.data_dir)
+                        classes=tuple(args.classes.split(",")), data_dir=args.data_dir,
+                        live=args.live)
   print("\n".join(report["table"]))
   for name, row in report["rows"].items():
     print(f"{name}: final grid {row['final_grid']}")

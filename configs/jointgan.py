@@ -28,15 +28,16 @@ Neither clears the naive pegasus (pixel average: FCD 51.1, rate 1.58%). Those nu
 the earlier 80% classifier. On the judge (assets/judge, 92.34%; 2026-12-04): `:cpu` at 2,400
 steps FCD horse+bird 485 (noise 617, pixel average 110), pegasus rate 0.00%, dark and white blobs.
 
-`:cpu_guide` (the README's quick start) = `:cpu` + the guide term (lambda 0.3, assets/guide),
+`:cpu_guide` (the README's quick start) = `:cpu` + the guide term (lambda 0.5, assets/guide),
 ICNR, translation-only DiffAugment for D, twice the learning rates, a blur in the guide's view,
-2,300 steps (EVALUATION.md, "Issue 18's candidates": the best row):
+an EMA generator (0.99 from step 1,000), 2,100 steps (EVALUATION.md, "Issue 18's candidates"):
   python -m pegasus_jax.main --config=configs/jointgan.py:cpu_guide --workdir=runs/jointgan_cpu \
       --config.data.data_dir=../shared/tensorflow_datasets
-2-core AMD EPYC, quiet, fresh clone (2026-12-05): 591 s wall. Judge (N = 5,000): FCD horse+bird
-187 (noise 617, pixel average 110), pegasus rate 7.2%, argmax 65% horse, 18% bird. The grid:
-brown, black and white horses on grass in many cells, legs and necks visible; birds only as
-pale shapes against sky, rarely recognisable; no cell a person would call a winged horse.
+2-core AMD EPYC, quiet, fresh clone (2026-12-05): 570 s wall. Judge (N = 5,000): FCD horse+bird
+186 (noise 617, pixel average 110), pegasus rate 13.6%, argmax 74% horse, 18% bird. The grid:
+grey, white, brown and black horses on grass in most cells, legs and necks visible, many
+rearing; birds only as pale shapes against sky, rarely recognisable; no cell a person would
+call a winged horse.
 """
 
 import ml_collections

@@ -54,3 +54,23 @@ def test_segments_checkpoint_score_and_tabulate(tmp_path, fake_data, monkeypatch
   assert [line.split("|")[2].strip() for line in table[2:]] == ["1", "2"]
   with open(os.path.join(out, "ablation.json")) as f:
     assert json.load(f)["rows"]["tiny"]["final_grid"] == row["final_grid"]
+
+
+def test_live_scores_the_generator_that_the_average_smooths(tmp_path, fake_data, monkeypatch,
+                                                            tiny_classifier_workdir):
+  monkeypatch.setattr(cm, "load_real_images", lambda name, classes, split, data_dir, size, ch:
+                      dict(zip(classes, random_class_images(len(classes), 10, size, seed=3))))
+  monkeypatch.chdir(REPO)
+  out = str(tmp_path / "ablation")
+  report = cpu_ablation.main([
+      f"--row=plain=configs/jointgan.py:cpu {TINY} total_steps=1",
+      f"--row=avg=configs/jointgan.py:cpu {TINY} ema.decay=0.5 ema.start_step=0",
+      f"--out={out}", f"--judge={tiny_classifier_workdir}", "--budget_s=0", "--num=16", "--live"])
+  assert "live" not in report["rows"]["plain"]["scored"][0]  # nothing averaged: no live line
+  (scored,) = report["rows"]["avg"]["scored"]
+  live = scored["live"]
+  assert live["grid"].endswith("step_0000002_live.png") and os.path.exists(live["grid"])
+  assert sum(live["class_histogram"].values()) == 16
+  assert live["fcd_union"] != scored["fcd_union"]  # the average after 2 steps is not the weights
+  names = [line.split("|")[1].strip() for line in report["table"][2:]]
+  assert names == ["plain", "avg", "avg live"]
