@@ -197,6 +197,30 @@ def test_checkpoints_older_than_the_projected_fields_resume_at_their_defaults_on
     checkpoint.check_compatible(saved, projected, "ckpt", JointGAN.signature_fields, defaults)
 
 
+def test_guide_tta_picks_the_guides_views(monkeypatch):
+  """'' keeps the classifier's own views (the committed guide averages image and mirror);
+  'none' reads one view: half the guide's passes per generator step."""
+  monkeypatch.chdir(REPO)
+  frozen = frozen_classifier.load("assets/guide", "guide")
+  assert frozen.family.tta == "flip"
+  images = jax.random.uniform(jax.random.PRNGKey(0), (4, 32, 32, 3), minval=-1.0, maxval=1.0)
+  guides = {tta: guide_term.guide_from_classifier(
+      frozen.family, frozen.state, frozen.temperature, frozen.labels, frozen.image_shape,
+      "cs", "wd", tta) for tta in (None, "none", "flip")}
+  log_probs = {tta: np.asarray(g.log_probs(g.params, images)) for tta, g in guides.items()}
+  variables = {"params": frozen.state.params, "batch_stats": frozen.state.batch_stats}
+  single, _ = frozen.family.model.apply(variables, images, train=False)
+  mirrored, _ = frozen.family.model.apply(variables, images[:, :, ::-1], train=False)
+  expect = lambda logits: jax.nn.log_softmax(logits / frozen.temperature, axis=-1)
+  np.testing.assert_allclose(log_probs["none"], expect(single), rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(log_probs["flip"], expect((single + mirrored) / 2), rtol=1e-5,
+                             atol=1e-5)
+  np.testing.assert_array_equal(log_probs[None], log_probs["flip"])
+  assert np.abs(log_probs["none"] - log_probs["flip"]).max() > 1e-3
+  with pytest.raises(ConfigError, match="guide.tta"):
+    JointGAN.check_config(tiny_config(guide__tta="mirror"))
+
+
 def test_the_shipped_guided_cpu_variant_steers_by_the_committed_guide_not_the_judge(monkeypatch):
   monkeypatch.chdir(REPO)  # the variant names assets/guide relative to the repository root
   config = jointgan_configs.get_config("cpu_guide")

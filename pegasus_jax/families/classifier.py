@@ -198,12 +198,14 @@ class Classifier:
                            batch_stats=variables["batch_stats"], opt_state=self.tx.init(params))
 
   # -- inference ------------------------------------------------------------------------------
-  def apply(self, state: ClassifierState, images: jax.Array) -> tuple[jax.Array, jax.Array]:
+  def apply(self, state: ClassifierState, images: jax.Array,
+            tta: str | None = None) -> tuple[jax.Array, jax.Array]:
     """Logits (N, K) and penultimate features (N, D) of images in [-1, 1], evaluation mode,
-    averaged over the test-time views of `config.augment.tta` (one view by default)."""
+    averaged over the test-time views of `tta` (default: `config.augment.tta`, else one view)."""
     variables = {"params": state.params, "batch_stats": state.batch_stats}
     return predict_with_views(
-        lambda x: self.model.apply(variables, x, train=False), images, self.tta)
+        lambda x: self.model.apply(variables, x, train=False), images,
+        self.tta if tta is None else tta)
 
   # -- training -------------------------------------------------------------------------------
   def train_step(self, state: ClassifierState, batch: dict[str, jax.Array]

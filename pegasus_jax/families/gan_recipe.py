@@ -30,6 +30,7 @@ from pegasus_jax.errors import ConfigError
 from pegasus_jax.families.projected_d import check_config as check_projected_config
 from pegasus_jax.families.projected_d import projected_config
 from pegasus_jax.families.base import DataInfo, Metrics
+from pegasus_jax.families.classifier_recipe import TEST_TIME_VIEWS
 from pegasus_jax.gan import aggregation, diffaugment, losses, training
 from pegasus_jax.gan import guide as guide_term
 from pegasus_jax.models import dcgan, sngan_resnet
@@ -79,10 +80,12 @@ def gan_config() -> ml_collections.ConfigDict:
   # batch: how many of the step's fakes the guide reads (0 = all): an unbiased estimate of the
   # term at a fraction of its cost (the guide's forward + backward is most of a CPU step).
   # blur_sigma: the (low, high) std range in pixels of the `blur` op when `augment` names it.
+  # tta: the guide's test-time views ('' = the classifier's own, e.g. 'flip'; 'none' = one view,
+  # half the guide's cost when the classifier averages two; its calibration was fitted on its own).
   # checksum: filled in from the guide's weights.
   config.guide = ml_collections.ConfigDict(dict(
       classifier="", weight=0.0, classes=("horse", "bird"), target="hybrid",
-      augment="color,translation,cutout", blur_sigma=diffaugment.BLUR_SIGMA, batch=0,
+      augment="color,translation,cutout", blur_sigma=diffaugment.BLUR_SIGMA, tta="", batch=0,
       checksum=""))
 
   config.model = ml_collections.ConfigDict()
@@ -150,6 +153,7 @@ FIELD_CHECKS: dict[str, checks.Check] = {
     "guide.weight": checks.non_negative_float,
     "guide.augment": _policy,
     "guide.blur_sigma": diffaugment.validate_blur_sigma,
+    "guide.tta": checks.one_of("", *TEST_TIME_VIEWS),
     "guide.target": checks.one_of(*guide_term.TARGETS),
     "guide.batch": checks.non_negative_int,
     "guide.checksum": checks.string,

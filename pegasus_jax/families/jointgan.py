@@ -88,7 +88,8 @@ class JointGAN(GANRecipe):
       # checksum: the 16-digit weights hash the evaluation layer shows for the same classifier
       self.guide = guide_term.guide_from_classifier(
           frozen.family, frozen.state, frozen.temperature, frozen.labels, frozen.image_shape,
-          frozen.sha256[:16], frozen.workdir)
+          frozen.sha256[:16], frozen.workdir,
+          config.guide.get("tta") or None)  # '' (and runs saved before it): the guide's own
       if tuple(self.guide.image_shape) != self.image_shape:
         raise ConfigError(f"config.guide.classifier={config.guide.classifier!r} takes images "
                           f"{tuple(self.guide.image_shape)}; this generator makes "

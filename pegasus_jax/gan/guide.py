@@ -48,12 +48,13 @@ class Guide:
 
 def guide_from_classifier(family: Any, state: PyTree, temperature: float,
                           labels: Sequence[str], image_shape: Sequence[int], checksum: str,
-                          workdir: str) -> Guide:
+                          workdir: str, tta: str | None = None) -> Guide:
   """A classifier family's calibrated log-probabilities, `family.apply(state, images)`, as a
-  frozen guide."""
+  frozen guide; `tta`: its test-time views (None: the classifier's own, e.g. 'flip', which
+  costs one forward and backward pass of the guide per view in every generator step)."""
 
   def log_probs(params: PyTree, images: jax.Array) -> jax.Array:
-    logits, _ = family.apply(params, images)
+    logits, _ = family.apply(params, images) if tta is None else family.apply(params, images, tta)
     return jax.nn.log_softmax(logits / temperature, axis=-1)
 
   return Guide(log_probs=log_probs, params=state, labels=tuple(labels),
