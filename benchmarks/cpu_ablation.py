@@ -135,11 +135,6 @@ def train_row(row: Row, workdir: str, budget_s: float, segment_s: float,
       return segments
 
 
-def averages_generator(run: Any) -> bool:
-  """Whether the run samples from an average of its generator (`ema.decay` > 0)."""
-  return bool(run.config.get("ema") and run.config.ema.decay) and hasattr(run.state, "g_params")
-
-
 def with_live_generator(run: Any) -> Any:
   """The run sampling from its live generator weights instead of their average: the paired
   comparison that says what the average bought at this step of this run."""
@@ -182,6 +177,8 @@ def run_ablation(rows: Sequence[Row], out: str, judge_workdir: str, *, budget_s:
       "|---|---|---|---|---|---|---|---|"]}
   for row in rows:
     workdir = os.path.join(out, row.name)
+    config = row.build_config(data_dir)
+    averaged = bool(config.get("ema") and config.ema.decay)  # samples from an average of G
     segments = train_row(row, workdir, budget_s, segment_s, data_dir)
     scored = []
     for segment in segments:
@@ -190,7 +187,7 @@ def run_ablation(rows: Sequence[Row], out: str, judge_workdir: str, *, budget_s:
       scored.append({**dataclasses.asdict(segment), "fcd_union": result["fcd"][cm.UNION],
                      "class_histogram": result["class_histogram"],
                      "pegasus_rate": result["pegasus_rate"], "grid": grid})
-      if live and averages_generator(restore.load_run(workdir, segment.step)):
+      if live and averaged:
         result, grid = score_step(workdir, segment.step, judge, num, classes, data_dir, True)
         report["table"].append(table_row(f"{row.name} live", segment, result))
         scored[-1]["live"] = {"fcd_union": result["fcd"][cm.UNION],

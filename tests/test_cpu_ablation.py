@@ -29,11 +29,16 @@ def test_row_parsing_and_overrides():
     cpu_ablation.Row.parse("configs/jointgan.py:cpu")
 
 
-def test_segments_checkpoint_score_and_tabulate(tmp_path, fake_data, monkeypatch,
-                                                tiny_classifier_workdir):
+@pytest.fixture
+def scoring(monkeypatch):
+  """The judge's real-image statistics from random class images; paths from the repo root."""
   monkeypatch.setattr(cm, "load_real_images", lambda name, classes, split, data_dir, size, ch:
                       dict(zip(classes, random_class_images(len(classes), 10, size, seed=3))))
   monkeypatch.chdir(REPO)
+
+
+def test_segments_checkpoint_score_and_tabulate(tmp_path, fake_data, scoring,
+                                                tiny_classifier_workdir):
   out = str(tmp_path / "ablation")
   # A segment of ~0 s stops the loop after its first step: one checkpoint per step.
   report = cpu_ablation.main([f"--row=tiny=configs/jointgan.py:cpu {TINY}", f"--out={out}",
@@ -56,11 +61,8 @@ def test_segments_checkpoint_score_and_tabulate(tmp_path, fake_data, monkeypatch
     assert json.load(f)["rows"]["tiny"]["final_grid"] == row["final_grid"]
 
 
-def test_live_scores_the_generator_that_the_average_smooths(tmp_path, fake_data, monkeypatch,
+def test_live_scores_the_generator_that_the_average_smooths(tmp_path, fake_data, scoring,
                                                             tiny_classifier_workdir):
-  monkeypatch.setattr(cm, "load_real_images", lambda name, classes, split, data_dir, size, ch:
-                      dict(zip(classes, random_class_images(len(classes), 10, size, seed=3))))
-  monkeypatch.chdir(REPO)
   out = str(tmp_path / "ablation")
   report = cpu_ablation.main([
       f"--row=plain=configs/jointgan.py:cpu {TINY} total_steps=1",

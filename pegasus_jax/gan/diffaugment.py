@@ -183,7 +183,8 @@ def diff_augment(key: jax.Array, images: jax.Array, policy: str,
   images: (..., H, W, C) in [-1, 1]; '' returns `images` itself. Each op draws from its own
   subkey of `key`, per image, so the same key on two batches of the same shape applies the same
   transforms to both. Differentiable with respect to `images` and jittable (policy is static).
-  `blur_sigma`: the (low, high) range of the `blur` op's per-image std.
+  `blur_sigma`: the (low, high) range of the `blur` op's per-image std, Python numbers (static
+  under jit, like `policy`).
   """
   complaint = validate_policy(policy)
   if complaint:

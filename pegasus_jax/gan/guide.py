@@ -54,7 +54,7 @@ def guide_from_classifier(family: Any, state: PyTree, temperature: float,
   costs one forward and backward pass of the guide per view in every generator step)."""
 
   def log_probs(params: PyTree, images: jax.Array) -> jax.Array:
-    logits, _ = family.apply(params, images) if tta is None else family.apply(params, images, tta)
+    logits, _ = family.apply(params, images, tta)
     return jax.nn.log_softmax(logits / temperature, axis=-1)
 
   return Guide(log_probs=log_probs, params=state, labels=tuple(labels),
