@@ -53,6 +53,31 @@ def test_the_gradient_is_zero_where_the_guide_reads_one_half_each():
   assert float(jnp.abs(grad(jnp.asarray(images))).max()) > 1e-3
 
 
+def test_class_mass_moves_the_target_and_the_loss_minimum():
+  np.testing.assert_allclose(guide_term.target_distribution(
+      ("cat", "horse", "bird"), ("horse", "bird"), (0.4, 0.6)), [0, 0.4, 0.6], rtol=1e-6)
+  np.testing.assert_allclose(guide_term.target_distribution(   # () = the even split
+      ("cat", "horse", "bird"), ("horse", "bird"), ()), [0, 0.5, 0.5])
+  guide = _fake_guide()
+  target = guide_term.target_distribution(guide.labels, ("horse", "bird"), (0.4, 0.6))
+  images = np.zeros((3, 8, 8, 3), np.float32)
+  # logits (3 * mean red, 3 * mean green): p_horse = 0.4 where red - green = log(0.4/0.6) / 3
+  images[..., 0] = np.log(0.4 / 0.6) / 3.0
+  grad = jax.grad(lambda x: guide_term.guide_loss(guide, x, jax.random.PRNGKey(0), "", target))
+  np.testing.assert_allclose(grad(jnp.asarray(images)), 0.0, atol=1e-6)
+  even = guide_term.target_distribution(guide.labels, ("horse", "bird"))
+  grad_even = jax.grad(lambda x: guide_term.guide_loss(guide, x, jax.random.PRNGKey(0), "", even))
+  assert float(jnp.abs(grad_even(jnp.asarray(images))).max()) > 1e-3  # (1/2, 1/2) pulls on
+
+
+@pytest.mark.parametrize("mass, message", [
+    ((0.5, 0.6), "sum to 1"), ((1.0, 0.0), "> 0"), ((0.2, 0.3, 0.5), "one number per class"),
+    ("0.4,0.6", "must be a tuple")])
+def test_a_bad_class_mass_is_refused(mass, message):
+  with pytest.raises(ConfigError, match=message):
+    guide_term.target_distribution(("cat", "horse", "bird"), ("horse", "bird"), mass)
+
+
 def test_the_any_target_asks_for_one_class_not_the_overlap():
   """'any' = -log(p_horse + p_bird) over a 3-class guide: zero (and flat) when the third class
   has no mass, whichever of the two the image is; 'hybrid' at the same images is not."""
@@ -86,6 +111,8 @@ def test_bad_guide_configs_are_refused():
     JointGAN.check_config(tiny_config(guide__target="both"))
   with pytest.raises(ConfigError, match="guide.augment"):
     JointGAN.check_config(tiny_config(guide__augment="sharpen"))
+  with pytest.raises(ConfigError, match="guide.class_mass"):
+    JointGAN.check_config(tiny_config(guide__class_mass=(0.5, 0.6)))
   for bad in ((0.0, 0.5), (0.6, 0.3), (0.5, 1.5), (0.5,)):
     with pytest.raises(ConfigError, match="guide.blur_sigma"):
       JointGAN.check_config(tiny_config(guide__blur_sigma=bad))

@@ -82,9 +82,10 @@ def gan_config() -> ml_collections.ConfigDict:
   # blur_sigma: the (low, high) std range in pixels of the `blur` op when `augment` names it.
   # tta: the guide's test-time views ('' = the classifier's own, e.g. 'flip'; 'none' = one view,
   # half the guide's cost when the classifier averages two; its calibration was fitted on its own).
+  # class_mass: the 'hybrid' target's mass on each of `classes` (() = even; e.g. (0.4, 0.6)).
   # checksum: filled in from the guide's weights.
   config.guide = ml_collections.ConfigDict(dict(
-      classifier="", weight=0.0, classes=("horse", "bird"), target="hybrid",
+      classifier="", weight=0.0, classes=("horse", "bird"), target="hybrid", class_mass=(),
       augment="color,translation,cutout", blur_sigma=diffaugment.BLUR_SIGMA, tta="", batch=0,
       checksum=""))
 
@@ -155,6 +156,7 @@ FIELD_CHECKS: dict[str, checks.Check] = {
     "guide.blur_sigma": diffaugment.validate_blur_sigma,
     "guide.tta": checks.one_of("", *TEST_TIME_VIEWS),
     "guide.target": checks.one_of(*guide_term.TARGETS),
+    "guide.class_mass": guide_term.validate_class_mass,
     "guide.batch": checks.non_negative_int,
     "guide.checksum": checks.string,
     "model.arch": checks.one_of(*ARCHS),

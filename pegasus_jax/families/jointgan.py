@@ -94,8 +94,9 @@ class JointGAN(GANRecipe):
         raise ConfigError(f"config.guide.classifier={config.guide.classifier!r} takes images "
                           f"{tuple(self.guide.image_shape)}; this generator makes "
                           f"{self.image_shape}")
-      self.guide_target = guide_term.target_distribution(self.guide.labels,
-                                                         tuple(config.guide.classes))
+      self.guide_target = guide_term.target_distribution(
+          self.guide.labels, tuple(config.guide.classes),
+          tuple(config.guide.get("class_mass", ())))  # runs saved before it: even
       self.guide_kind = config.guide.get("target", "hybrid")  # runs saved before 'target': hybrid
       self.guide_batch = config.guide.get("batch", 0)  # runs saved before 'batch': all fakes
       # runs saved before 'blur_sigma' blurred by the default range

@@ -4,12 +4,13 @@ With `config.guide.weight` = lambda > 0 the generator also minimises
 
   lambda * E_z CE( (1/2 on each of `guide.classes`), guide(augment(G(z))) )
 
-the cross-entropy between the target distribution and the guide classifier's (calibrated) full
-softmax, the images augmented by a random DiffAugment draw (`guide.augment`) at every step so
-that a pixel pattern which fools the guide on one view does not pay (CAN, Elgammal et al. 2017,
-puts a classifier-ambiguity term in a GAN's objective; this one aims at two chosen classes).
+the cross-entropy between the target distribution (`guide.class_mass` moves it off the even
+split, e.g. (0.4, 0.6)) and the guide classifier's (calibrated) full softmax, the images
+augmented by a random DiffAugment draw (`guide.augment`) at every step so that a pixel pattern
+which fools the guide on one view does not pay (CAN, Elgammal et al. 2017, puts a
+classifier-ambiguity term in a GAN's objective; this one aims at two chosen classes).
 Its gradient with respect to the classifier's logits is p - target: zero exactly where the
-guide already reads (1/2, 1/2).
+guide already reads the target, e.g. (1/2, 1/2).
 
 The guide is never trained: its parameters are not in the generator's optimiser. Its checkpoint
 path and a checksum of its weights are recorded in `config.guide.checksum` (and so in every
@@ -22,6 +23,7 @@ projected discriminator's backbone uses too); this module only holds what the GA
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Callable, Sequence
 
 import jax
@@ -61,15 +63,38 @@ def guide_from_classifier(family: Any, state: PyTree, temperature: float,
                image_shape=tuple(image_shape), checksum=checksum, workdir=workdir)
 
 
-def target_distribution(labels: Sequence[str], classes: Sequence[str]) -> jax.Array:
-  """(C,) with 1/len(classes) on each of `classes` among the guide's `labels`, 0 elsewhere."""
+def validate_class_mass(value: Any) -> str | None:
+  """`config.guide.class_mass`: () (even) or one positive number per class, summing to 1."""
+  if not isinstance(value, (tuple, list)):
+    return "must be a tuple: () for an even split, or one number > 0 per guide.classes entry"
+  if not value:
+    return None
+  if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
+         or v <= 0 for v in value):
+    return "must hold numbers > 0 (one per guide.classes entry)"
+  if abs(sum(value) - 1.0) > 1e-6:
+    return f"must sum to 1 (sums to {sum(value):.6g})"
+  return None
+
+
+def target_distribution(labels: Sequence[str], classes: Sequence[str],
+                        mass: Sequence[float] = ()) -> jax.Array:
+  """(C,) with `mass` (default: 1/len(classes) each) on `classes` among the guide's `labels`,
+  0 elsewhere. An uneven mass such as (0.4, 0.6) still asks for both classes at once, leaning
+  towards the second (the 'hybrid' target's class balance)."""
   missing = [name for name in classes if name not in labels]
   if missing or len(set(classes)) != len(classes) or len(classes) < 2:
     raise ConfigError(f"config.guide.classes={tuple(classes)} must be two or more different "
                       f"classes of the guide classifier {list(labels)}")
+  problem = validate_class_mass(mass)
+  if not problem and mass and len(mass) != len(classes):
+    problem = f"needs one number per class of {tuple(classes)}"
+  if problem:
+    raise ConfigError(f"config.guide.class_mass={mass!r}: {problem}")
+  mass = tuple(mass) or (1.0 / len(classes),) * len(classes)
   target = jnp.zeros((len(labels),), jnp.float32)
   return target.at[jnp.asarray([list(labels).index(name) for name in classes])].set(
-      1.0 / len(classes))
+      jnp.asarray(mass, jnp.float32))
 
 
 def cross_entropy(log_probs: jax.Array, target: jax.Array) -> jax.Array:
