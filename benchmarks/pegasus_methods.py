@@ -11,7 +11,8 @@ times the drawing, then scores the images with --judge (which must be a differen
 run: the two paths are asserted to differ) through `pegasus_jax.evaluation.sample_metrics.evaluate`: the judge's
 pegasus rate and mean score, FCD h+b (the 'union' FCD against the real horse+bird statistics of
 the judge's features) and class histogram; the guide's pegasus rate and score on the same images
-come from the same function with the guide. Writes OUT/row.json, OUT/best64.png (the 64 best by
+come from the same function with the guide (each guide of an ensemble, --guide=A,B: 'guides';
+'guide' is the first). Writes OUT/row.json, OUT/best64.png (the 64 best by
 the judge) and OUT/random64.png (64 at random, seeded).
 """
 
@@ -52,21 +53,23 @@ def run_row(workdir: str, guide_workdir: str, judge_workdir: str, out: str, meth
             langevin: guided_latent.LangevinOptions | None = None, blend_grid: int = 11,
             data_dir: str | None = None, batch_size: int = 256) -> dict[str, Any]:
   """Draw, judge, write OUT/row.json and the two pictures; returns the row."""
-  if paths.resolve(guide_workdir) == paths.resolve(judge_workdir):
-    raise ConfigError(f"--judge={judge_workdir!r} is the guide: a method must be judged by a "
+  guide_workdirs = [path for path in guide_workdir.split(",") if path]
+  if paths.resolve(judge_workdir) in {paths.resolve(path) for path in guide_workdirs}:
+    raise ConfigError(f"--judge={judge_workdir!r} is a guide: a method must be judged by a "
                       "classifier it never called")
   run = restore.load_run(workdir)
-  guide_classifier = cm.load_classifier(guide_workdir, prefer_best=True)
+  guide_classifiers = [cm.load_classifier(path, prefer_best=True) for path in guide_workdirs]
   judge = cm.load_classifier(judge_workdir, prefer_best=True)
-  if guide_classifier.weights_hash == judge.weights_hash:
-    raise ConfigError("the guide and the judge have the same weights: use a different judge")
-  guide = scoring.classifier_scorer(run, guide_classifier, classes)
+  if judge.weights_hash in {member.weights_hash for member in guide_classifiers}:
+    raise ConfigError("a guide and the judge have the same weights: use a different judge")
+  guide = scoring.classifier_scorer(run, guide_classifiers, classes)
   start = time.perf_counter()
   drawn = hybrids.draw_hybrids(run, guide, classes, num, candidates, method, seed, langevin,
                                blend_grid, batch_size)
   drawing_s = time.perf_counter() - start
   judged = sample_metrics.evaluate(drawn.images, judge, classes, data_dir=data_dir)
-  guided = sample_metrics.evaluate(drawn.images, guide_classifier, classes, data_dir=data_dir)
+  guided = [sample_metrics.evaluate(drawn.images, member, classes, data_dir=data_dir)
+            for member in guide_classifiers]
   paths.makedirs(out)
   judge_scores = cm.pegasus_per_sample(
       cm.predict_samples(judge, drawn.images).probs,
@@ -78,7 +81,8 @@ def run_row(workdir: str, guide_workdir: str, judge_workdir: str, out: str, meth
   row = {"workdir": str(paths.resolve(workdir)), "family": run.config.family, "step": run.step,
          "method": drawn.method, "parameters": drawn.parameters, "num": num,
          "candidates": candidates, "seed": seed, "drawing_s": drawing_s,
-         "judge": judge_summary(judged), "guide": judge_summary(guided)}
+         "judge": judge_summary(judged), "guide": judge_summary(guided[0]),
+         "guides": [judge_summary(result) for result in guided]}
   paths.write_text(os.path.join(out, "row.json"), json.dumps(row, indent=2))
   return row
 
@@ -112,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                    | {"judge_rate": row["judge"]["pegasus_rate"],
                       "judge_score": row["judge"]["pegasus_score"],
                       "fcd_hb": row["judge"]["fcd_union"],
-                      "guide_rate": row["guide"]["pegasus_rate"]}))
+                      "guide_rates": [guide["pegasus_rate"] for guide in row["guides"]]}))
 
 
 if __name__ == "__main__":

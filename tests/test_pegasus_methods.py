@@ -58,6 +58,10 @@ def test_a_row_has_the_judges_and_the_guides_numbers_and_two_pictures(
 
 def test_the_guide_can_never_be_the_judge(workdirs, tiny_classifier_workdir, tmp_path):
   gan, _, _ = workdirs
-  with pytest.raises(ConfigError, match="is the guide"):
+  with pytest.raises(ConfigError, match="is a guide"):
     pegasus_methods.run_row(gan, tiny_classifier_workdir, tiny_classifier_workdir,
                             str(tmp_path / "x"), "select", num=2, candidates=4)
+  with pytest.raises(ConfigError, match="is a guide"):  # nor any member of an ensemble
+    pegasus_methods.run_row(gan, f"{tmp_path}/other,{tiny_classifier_workdir}",
+                            tiny_classifier_workdir, str(tmp_path / "x"), "select", num=2,
+                            candidates=4)

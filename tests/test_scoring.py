@@ -94,7 +94,7 @@ def test_three_classes_score_k_times_the_smallest_probability():
 def test_differentiable_and_the_classifier_weights_are_an_argument():
   classifier = channel_classifier()
   scorer = scoring.classifier_scorer(NO_GENERATOR, classifier, ["horse", "bird"])
-  assert scorer.params["classifier"] is classifier.state
+  assert scorer.params["classifier"] == (classifier.state,)
   score = jax.jit(lambda params, x: jnp.sum(scorer.fn(params, x)))
   grad = jax.jit(jax.grad(lambda x, params: jnp.sum(scorer.fn(params, x))))
   image = jnp.asarray(coloured(0.6, -0.2, -1))  # a horse: the gradient must raise the bird
@@ -105,7 +105,7 @@ def test_differentiable_and_the_classifier_weights_are_an_argument():
     image = image + 0.05 * jnp.sign(grad(image, scorer.params))
   assert float(score(scorer.params, image)) > before + 0.3
   # the same jitted function, other weights: a cooler classifier is less sure, the score moves
-  cooler = {"classifier": {"scale": jnp.float32(1.0)}}
+  cooler = {"classifier": ({"scale": jnp.float32(1.0)},)}
   assert float(score(cooler, coloured(1, -1, -1))) > 100 * float(
       score(scorer.params, coloured(1, -1, -1)))
 
@@ -135,6 +135,39 @@ def test_bad_classes_and_options_are_refused_clearly():
   for options, message in bad_options:
     with pytest.raises(ConfigError, match=message):
       scoring.create_scorer("classifier", NO_GENERATOR, options)
+
+
+def test_an_ensemble_scores_the_mean_of_its_members_probabilities():
+  sure = dataclasses.replace(channel_classifier(10.0), workdir="sure", weights_hash="a")
+  unsure = dataclasses.replace(channel_classifier(1.0), workdir="unsure", weights_hash="b")
+  images = np.concatenate([coloured(0.6, -0.2, -1), coloured(1, 1, -1), coloured(-1, 0.3, 0.2)])
+  scorer = scoring.classifier_scorer(NO_GENERATOR, [sure, unsure], ["horse", "bird"])
+  mean = (sure.probabilities(images) + unsure.probabilities(images)) / 2
+  details = scorer.details(scorer.params, images)
+  np.testing.assert_allclose(details["p/horse"], mean[:, 0], rtol=1e-5)
+  np.testing.assert_allclose(scorer.fn(scorer.params, images),
+                             2 * np.minimum(mean[:, 0], mean[:, 1]), rtol=1e-5)
+  assert "the mean of 2 classifiers" in scorer.description
+  with pytest.raises(ConfigError, match="lists the same weights twice"):
+    scoring.classifier_scorer(NO_GENERATOR, [sure, sure], ["horse", "bird"])
+  other_labels = dataclasses.replace(unsure, labels=("bird", "horse", "cat"))
+  with pytest.raises(ConfigError, match="same labels and image shape"):
+    scoring.classifier_scorer(NO_GENERATOR, [sure, other_labels], ["horse", "bird"])
+
+
+def test_selecting_by_the_guide_the_run_was_trained_against_warns(caplog):
+  guide = dataclasses.replace(channel_classifier(), weights_hash="332ab857ab204f58")
+  trained = types.SimpleNamespace(family=object(), state=None, config=types.SimpleNamespace(
+      family="jointgan", guide={"weight": 0.5, "checksum": "332ab857ab204f58"}))
+  with caplog.at_level("WARNING"):
+    scoring.classifier_scorer(trained, guide, ["horse", "bird"])
+  assert "this run's generator was trained against" in caplog.text
+  caplog.clear()
+  with caplog.at_level("WARNING"):  # another guide, or a run without a guide term: silent
+    scoring.classifier_scorer(trained, dataclasses.replace(guide, weights_hash="b"),
+                              ["horse", "bird"])
+    scoring.classifier_scorer(NO_GENERATOR, guide, ["horse", "bird"])
+  assert "trained against" not in caplog.text
 
 
 def test_scorer_options_from_pairs_and_flags():

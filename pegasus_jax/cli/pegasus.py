@@ -25,7 +25,9 @@ def define_flags() -> None:
   """Only when run as a program (absl flags are global; other tools define --workdir too)."""
   defaults = guided_latent.LangevinOptions()
   flags.DEFINE_string("workdir", None, "Workdir of a training run (a generator).")
-  flags.DEFINE_string("guide", None, "Workdir of the guide classifier (configs/classifier.py).")
+  flags.DEFINE_string("guide", None, "Workdir of the guide classifier (configs/classifier.py), "
+                      "or several, comma-separated: an ensemble (the mean of their "
+                      "probabilities). Not the classifier the run was trained against.")
   flags.DEFINE_integer("num", 64, "How many images.")
   flags.DEFINE_string("out", None, "Output file: .png (a grid) or .npz (uint8 array 'images').")
   flags.DEFINE_integer("seed", 0, "Seed of the candidate latents and of the sampler's noise.")

@@ -10,7 +10,8 @@ plus the params it reads (passed as jit arguments, never baked in as constants).
 - 'classifier': the evaluation classifier's pegasus score K * min_c p(c|x) over K >= 2 chosen
   classes (2 * min(p_horse, p_bird): 1 when the classifier splits its belief evenly between a
   horse and a bird, 0 when it is sure of one or of neither), the quantity `evaluate` averages.
-  Options: classifier=WORKDIR, classes=horse,bird, classifier_checkpoint=best|latest, and
+  Options: classifier=WORKDIR (or WORKDIR,WORKDIR,...: an ensemble, p the mean of their
+  calibrated probabilities), classes=horse,bird, classifier_checkpoint=best|latest, and
   disc_weight=W >= 0, which adds W times the 'discriminators' score: a classifier alone is
   easily fooled by images off the data manifold, the discriminators pull back towards it.
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Mapping, Sequence
 
+from absl import logging
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -124,14 +126,50 @@ def _generated_image_shape(run: Any) -> tuple[int, ...] | None:
   return tuple(jax.eval_shape(family.generate, run.state, latents).shape[1:])
 
 
-def classifier_scorer(run: Any, classifier: cm.LoadedClassifier, classes: Sequence[str],
-                      disc_weight: float = 0.0) -> Scorer:
+def _training_guide_checksum(run: Any) -> str | None:
+  """The weights hash of the guide classifier the run was trained against (its guide term),
+  None when it had none. The same 16 digits as `LoadedClassifier.weights_hash`."""
+  guide = getattr(getattr(run, "config", None), "guide", None)
+  if not guide or not guide.get("weight"):
+    return None
+  return guide.get("checksum") or None
+
+
+def classifier_scorer(run: Any,
+                      classifier: cm.LoadedClassifier | Sequence[cm.LoadedClassifier],
+                      classes: Sequence[str], disc_weight: float = 0.0) -> Scorer:
   """K * min over `classes` of the classifier's p(class | image), + disc_weight * 'discriminators'.
 
-  Differentiable in the images (min passes the gradient to the least likely chosen class,
-  which is the one to raise) and jittable; params: {'classifier': its state} and, with a
-  disc_weight, {'discriminators': the run's state}.
+  `classifier` may be several classifiers of the same labels: an ensemble whose p is the mean
+  of their calibrated probabilities. Images that fool one network seldom fool another trained
+  from another seed, so the mean is harder to game (EVALUATION.md, "Selection by guides the
+  generator never saw"). Differentiable in the images (min passes the gradient to the least
+  likely chosen class, which is the one to raise) and jittable; params: {'classifier': a
+  tuple of their states} and, with a disc_weight, {'discriminators': the run's state}.
   """
+  members = ((classifier,) if isinstance(classifier, cm.LoadedClassifier)
+             else tuple(classifier))
+  if not members:
+    raise ConfigError("the classifier scorer needs at least one classifier")
+  classifier = members[0]
+  for other in members[1:]:
+    if other.labels != classifier.labels or other.image_shape != classifier.image_shape:
+      raise ConfigError(f"an ensemble of guides needs the same labels and image shape: "
+                        f"{classifier.workdir} has {list(classifier.labels)} "
+                        f"{tuple(classifier.image_shape)}, {other.workdir} has "
+                        f"{list(other.labels)} {tuple(other.image_shape)}")
+  if len({member.weights_hash for member in members}) != len(members):
+    raise ConfigError("an ensemble of guides lists the same weights twice: "
+                      f"{[member.workdir for member in members]}")
+  trained_against = _training_guide_checksum(run)
+  for member in members:
+    if member.weights_hash == trained_against:
+      logging.warning(
+          "the guide %s is the classifier this run's generator was trained against "
+          "(config.guide): the generator learnt to please it, so the images it scores best are "
+          "mostly what it likes, not what another classifier reads as %s (EVALUATION.md, "
+          "'Selection by guides the generator never saw'); a guide from another seed, e.g. "
+          "assets/select_guide, does not have this bias", member.workdir, "+".join(classes))
   indices = [classifier.class_index(str(name)) for name in classes]
   if len(indices) < 2 or len(set(indices)) != len(indices):
     raise ConfigError(f"--classes={','.join(map(str, classes))}: the classifier scorer needs "
@@ -153,7 +191,9 @@ def classifier_scorer(run: Any, classifier: cm.LoadedClassifier, classes: Sequen
     discriminators = _discriminator_scorer(run, {}, single=False)
 
   def parts(params: PyTree, images: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array | None]:
-    probs = classifier.class_probabilities(params["classifier"], images)[:, chosen]
+    probs = sum(member.class_probabilities(state, images)
+                for member, state in zip(members, params["classifier"])) / len(members)
+    probs = probs[:, chosen]
     pegasus = k * jnp.min(probs, axis=-1)
     log_p_real = (discriminators.fn(params["discriminators"], images)
                   if discriminators is not None else None)
@@ -171,14 +211,17 @@ def classifier_scorer(run: Any, classifier: cm.LoadedClassifier, classes: Sequen
       out["log_p_real"] = log_p_real
     return out
 
-  params = {"classifier": classifier.state}
+  params = {"classifier": tuple(member.state for member in members)}
   description = f"{k} * min(" + ", ".join(f"p_{name}" for name in names) + ")"
+  if len(members) > 1:
+    description += f", p the mean of {len(members)} classifiers"
   if discriminators is not None:
     params["discriminators"] = run.state
     description += f" + {disc_weight:g} * ({discriminators.description})"
   return Scorer(name="classifier", fn=fn, params=params, details=details,
-                description=f"{description}; classifier {classifier.workdir} step "
-                            f"{classifier.step}, temperature {classifier.temperature:.4g}")
+                description=f"{description}; " + "; ".join(
+                    f"classifier {member.workdir} step {member.step}, temperature "
+                    f"{member.temperature:.4g}" for member in members))
 
 
 def _classifier_scorer_from_options(run: Any, options: Mapping[str, str]) -> Scorer:
@@ -200,8 +243,9 @@ def _classifier_scorer_from_options(run: Any, options: Mapping[str, str]) -> Sco
   except ValueError:
     raise ConfigError(f"--scorer_option disc_weight={options['disc_weight']!r}: not a "
                       "number") from None
-  classifier = cm.load_classifier(options["classifier"], prefer_best=which == "best")
-  return classifier_scorer(run, classifier, classes, disc_weight)
+  workdirs = [path.strip() for path in options["classifier"].split(",") if path.strip()]
+  classifiers = [cm.load_classifier(path, prefer_best=which == "best") for path in workdirs]
+  return classifier_scorer(run, classifiers, classes, disc_weight)
 
 
 _SCORERS: dict[str, ScorerType] = registry.by_name((
