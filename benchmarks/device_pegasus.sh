@@ -9,8 +9,9 @@
 # 1. RECIPE (+ GAN_OVERRIDES: the guide term) trained for MINUTES (benchmarks/device_run.sh,
 #    scored by the JUDGE).
 # 2. The pegasus methods on that run, each one row of EVALUATION.md's "Pegasus methods" table
-#    (benchmarks/pegasus_methods.py): NUM outputs from CANDIDATES latents, steered by the GUIDE,
-#    numbers from the JUDGE (assets/judge: never called by a method).
+#    (benchmarks/pegasus_methods.py): NUM outputs from CANDIDATES latents, steered by
+#    SELECT_GUIDE (not the GUIDE the generator trained against: EVALUATION.md, "Selection by
+#    guides the generator never saw"), numbers from the JUDGE (never called by a method).
 # 3. Only when DATA_DIR holds CIFAR-10 (TFDS): the judge's recipe trained on the accelerator for
 #    JUDGE_MINUTES, its held-out accuracy in judge_train.log.
 # 4. benchmarks/compare_torch.py with its torch.compile column, both frameworks on the device.
@@ -24,6 +25,7 @@ OUT=${OUT:-device_out}
 MINUTES=${MINUTES:-4}
 RECIPE=${RECIPE:-configs/jointgan.py}  # the full recipe; the CPU's best row is the alternative
 GUIDE=${GUIDE:-assets/guide}
+SELECT_GUIDE=${SELECT_GUIDE:-assets/select_guide}
 # The best measured method of training: the guide term at lambda 0.3 (EVALUATION.md, "The guide
 # term's weight") with a blur in the guide's view ("Issue 18's candidates"); GAN_OVERRIDES=''
 # trains the recipe without it.
@@ -48,7 +50,8 @@ limit() { local left=$((DEADLINE - SECONDS - 15)); echo $(($1 < left ? $1 : (lef
 main() {
   stage "environment: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
   timeout 120 "$PYTHON" -c 'import jax; print("jax", jax.__version__, jax.devices())'
-  [ "$GUIDE" != "$JUDGE" ] || { echo "GUIDE and JUDGE must differ" >&2; return 2; }
+  [ "$GUIDE" != "$JUDGE" ] && [ "$SELECT_GUIDE" != "$JUDGE" ] ||
+    { echo "GUIDE, SELECT_GUIDE and JUDGE must differ" >&2; return 2; }
 
   stage "1. $RECIPE for $MINUTES min, scored by the judge"
   local images=()
@@ -62,7 +65,7 @@ main() {
   for method in $METHODS; do
     stage "2. method $method"
     timeout "$(limit 240)" "$PYTHON" benchmarks/run_module.py benchmarks/pegasus_methods.py \
-      --workdir="$RESULTS/work/gan" --guide="$GUIDE" --judge="$JUDGE" --method="$method" \
+      --workdir="$RESULTS/work/gan" --guide="$SELECT_GUIDE" --judge="$JUDGE" --method="$method" \
       --num="$NUM" --candidates="$CANDIDATES" --steps="$STEPS" \
       ${DATA_DIR:+--data_dir=$DATA_DIR} --out="$RESULTS/methods/$method"
   done
