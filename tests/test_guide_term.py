@@ -113,6 +113,10 @@ def test_bad_guide_configs_are_refused():
     JointGAN.check_config(tiny_config(guide__augment="sharpen"))
   with pytest.raises(ConfigError, match="guide.class_mass"):
     JointGAN.check_config(tiny_config(guide__class_mass=(0.5, 0.6)))
+  with pytest.raises(ConfigError, match="shapes the 'hybrid' target only"):
+    JointGAN.check_config(tiny_config(guide__class_mass=(0.4, 0.6), guide__target="any"))
+  with pytest.raises(ConfigError, match="one number per class"):
+    JointGAN.check_config(tiny_config(guide__class_mass=(0.2, 0.3, 0.5)))
   for bad in ((0.0, 0.5), (0.6, 0.3), (0.5, 1.5), (0.5,)):
     with pytest.raises(ConfigError, match="guide.blur_sigma"):
       JointGAN.check_config(tiny_config(guide__blur_sigma=bad))

@@ -59,6 +59,13 @@ class JointGAN(GANRecipe):
     if config.guide.weight and not config.guide.classifier:
       raise ConfigError(f"config.guide.weight={config.guide.weight} needs "
                         "config.guide.classifier=CLASSIFIER_WORKDIR (the frozen guide)")
+    mass = tuple(config.guide.get("class_mass", ()))
+    if mass and config.guide.target != "hybrid":
+      raise ConfigError(f"config.guide.class_mass={mass} shapes the 'hybrid' target only; "
+                        f"config.guide.target={config.guide.target!r} has no mass to set")
+    if mass and len(mass) != len(config.guide.classes):
+      raise ConfigError(f"config.guide.class_mass={mass} needs one number per class of "
+                        f"config.guide.classes={tuple(config.guide.classes)}")
     if config.guide.batch > config.batch_size:  # batch_size: the fakes of one generator step
       raise ConfigError(f"config.guide.batch={config.guide.batch} exceeds the "
                         f"{config.batch_size} fakes of a generator step (0 = all of them)")

@@ -141,9 +141,9 @@ def classifier_scorer(run: Any,
   """K * min over `classes` of the classifier's p(class | image), + disc_weight * 'discriminators'.
 
   `classifier` may be several classifiers of the same labels: an ensemble whose p is the mean
-  of their calibrated probabilities. Images that fool one network seldom fool another trained
-  from another seed, so the mean is harder to game (EVALUATION.md, "Selection by guides the
-  generator never saw"). Differentiable in the images (min passes the gradient to the least
+  of their calibrated probabilities. Of the images one guide reads as pegasi, a guide from
+  another seed reads only a third to a half so, so the mean is harder to game (EVALUATION.md,
+  "Selection by guides the generator never saw"). Differentiable in the images (min passes the gradient to the least
   likely chosen class, which is the one to raise) and jittable; params: {'classifier': a
   tuple of their states} and, with a disc_weight, {'discriminators': the run's state}.
   """
