@@ -29,16 +29,16 @@ the earlier 80% classifier. On the judge (assets/judge, 92.34%; 2026-12-04): `:c
 steps FCD horse+bird 485 (noise 617, pixel average 110), pegasus rate 0.00%, dark and white blobs.
 
 `:cpu_guide` (the README's quick start) = `:cpu` + the guide term (lambda 0.5, assets/guide,
-target 40% horse / 60% bird), ICNR, translation-only DiffAugment for D, twice the learning
-rates, a blur in the guide's view, an EMA generator (0.99 from step 1,000), 2,100 steps
-(EVALUATION.md, "Issue 18's candidates"):
+target 40% horse / 60% bird), ICNR, translation-only DiffAugment for D, 3x the learning rates,
+a blur in the guide's view, an EMA generator (0.99 from step 1,000), 2,100 steps (EVALUATION.md,
+"Issue 18's candidates"):
   python -m pegasus_jax.main --config=configs/jointgan.py:cpu_guide --workdir=runs/jointgan_cpu \
       --config.data.data_dir=../shared/tensorflow_datasets
-2-core AMD EPYC, fresh clone (2026-12-05): 508 s wall. Judge (N = 5,000): FCD horse+bird 178
-(noise 617, pixel average 110), pegasus rate 14.9%, argmax 61% horse, 28% bird; 1,000 of 20,000
-selected by assets/select_guide: rate 33.6%. The grid: white, grey, brown and black horses on
-grass in most cells, legs and necks visible, many rearing; pale upright bodies against sky,
-rarely a recognisable bird; no cell a person would call a winged horse.
+2-core AMD EPYC, quiet, fresh clone (2026-12-05): 540 s wall. Judge (N = 5,000): FCD
+horse+bird 152.5 (noise 617, pixel average 110), pegasus rate 17.5%, argmax 54% horse, 38%
+bird; 1,000 of 20,000 selected by assets/select_guide: rate 40.1%. The grid: white, grey, brown
+and black horses on grass in most cells, legs and necks visible, varied poses; pale upright
+bodies against sky, rarely a recognisable bird; no cell a person would call a winged horse.
 """
 
 import ml_collections
