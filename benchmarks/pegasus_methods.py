@@ -53,7 +53,7 @@ def run_row(workdir: str, guide_workdir: str, judge_workdir: str, out: str, meth
             langevin: guided_latent.LangevinOptions | None = None, blend_grid: int = 11,
             data_dir: str | None = None, batch_size: int = 256) -> dict[str, Any]:
   """Draw, judge, write OUT/row.json and the two pictures; returns the row."""
-  guide_workdirs = [path for path in guide_workdir.split(",") if path]
+  guide_workdirs = scoring.classifier_workdirs(guide_workdir)
   if paths.resolve(judge_workdir) in {paths.resolve(path) for path in guide_workdirs}:
     raise ConfigError(f"--judge={judge_workdir!r} is a guide: a method must be judged by a "
                       "classifier it never called")

@@ -23,27 +23,36 @@ import numpy as np
 
 from pegasus_jax.errors import ConfigError
 from pegasus_jax.evaluation import classifier_metrics as cm
-from pegasus_jax.generation import sampling
+from pegasus_jax.generation import sampling, scoring
 from pegasus_jax.run import paths, restore
 
 
-def members(guide: str) -> list[str]:
-  """The classifier workdirs of one --guide value (A or A,B,...)."""
-  return [path.strip() for path in guide.split(",") if path.strip()]
+def _row(guide: str, pool: int, judged: np.ndarray, guided: np.ndarray | None,
+         classes: Sequence[str], a: int, b: int) -> dict[str, Any]:
+  """What the judge (and the selecting guide) say of the chosen images' probabilities."""
+  verdict = cm.pegasus_scores(judged, a, b)
+  own = cm.pegasus_scores(guided, a, b) if guided is not None else {}
+  argmax = np.argmax(judged, axis=-1)
+  return {"guide": guide, "pool": pool, "num": len(judged),
+          "judge_rate": verdict["pegasus_rate"], "judge_score": verdict["pegasus_score"],
+          f"judge_{classes[0]}": float(np.mean(argmax == a)),
+          f"judge_{classes[1]}": float(np.mean(argmax == b)),
+          "guide_rate": own.get("pegasus_rate", float("nan")),
+          "guide_score": own.get("pegasus_score", float("nan"))}
 
 
 def compare(workdir: str, guides: Sequence[str], judge_workdir: str, num: int,
             pools: Sequence[int], seed: int = 0, classes: Sequence[str] = ("horse", "bird"),
             batch_size: int = 256) -> list[dict[str, Any]]:
-  """One row per (guide, pool): what the judge says of the guide's top `num`."""
+  """One row per (guide, pool): what the judge says of the guide's top `num`; a last row for
+  the first `num` drawn (no selection)."""
   if len(classes) != 2:
     raise ConfigError(f"--classes={list(classes)}: the pegasus rate is defined for two classes")
   pools = sorted(set(pools))
   if not pools or not 1 <= num <= pools[0]:
     raise ConfigError(f"--num={num} must be in 1..the smallest pool ({pools})")
-  judge_path = paths.resolve(judge_workdir)
-  workdirs = sorted({path for guide in guides for path in members(guide)})
-  if judge_path in {paths.resolve(path) for path in workdirs}:
+  workdirs = sorted({path for guide in guides for path in scoring.classifier_workdirs(guide)})
+  if paths.resolve(judge_workdir) in {paths.resolve(path) for path in workdirs}:
     raise ConfigError(f"--judge={judge_workdir!r} is also a guide: it may only score")
   run = restore.load_run(workdir)
   images = sampling.generate_images(run, pools[-1], seed, batch_size)
@@ -54,23 +63,12 @@ def compare(workdir: str, guides: Sequence[str], judge_workdir: str, num: int,
   a, b = (judge.class_index(name) for name in classes)
   rows = []
   for guide in guides:
-    mean = sum(probs[path] for path in members(guide)) / len(members(guide))
+    members = scoring.classifier_workdirs(guide)
+    mean = sum(probs[path] for path in members) / len(members)  # as classifier_scorer's p
     for pool in pools:
-      chosen = np.argsort(-cm.pegasus_per_sample(mean[:pool], (a, b)), kind="stable")[:num]
-      verdict = cm.pegasus_scores(judged[chosen], a, b)
-      argmax = np.argmax(judged[chosen], axis=-1)
-      rows.append({"guide": guide, "pool": pool, "num": num,
-                   "judge_rate": verdict["pegasus_rate"], "judge_score": verdict["pegasus_score"],
-                   f"judge_{classes[0]}": float(np.mean(argmax == a)),
-                   f"judge_{classes[1]}": float(np.mean(argmax == b)),
-                   "guide_rate": cm.pegasus_scores(mean[chosen], a, b)["pegasus_rate"],
-                   "guide_score": cm.pegasus_scores(mean[chosen], a, b)["pegasus_score"]})
-  plain = cm.pegasus_scores(judged[:num], a, b)
-  rows.append({"guide": "(none: the first --num drawn)", "pool": num, "num": num,
-               "judge_rate": plain["pegasus_rate"], "judge_score": plain["pegasus_score"],
-               f"judge_{classes[0]}": float(np.mean(np.argmax(judged[:num], -1) == a)),
-               f"judge_{classes[1]}": float(np.mean(np.argmax(judged[:num], -1) == b)),
-               "guide_rate": float("nan"), "guide_score": float("nan")})
+      chosen = scoring.top_indices(cm.pegasus_per_sample(mean[:pool], (a, b)), num)
+      rows.append(_row(guide, pool, judged[chosen], mean[chosen], classes, a, b))
+  rows.append(_row("(none: the first --num drawn)", num, judged[:num], None, classes, a, b))
   return rows
 
 

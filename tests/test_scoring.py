@@ -126,6 +126,7 @@ def test_bad_classes_and_options_are_refused_clearly():
   bad_options = [
       ({"classes": "horse,bird"}, "needs --classifier=CLASSIFIER_WORKDIR"),
       ({"classifier": "x"}, "needs --classes"),
+      ({"classifier": " , ", "classes": "horse,bird"}, "name at least one"),
       ({"classifier": "x", "classes": "horse,bird", "weight": "1"}, r"unknown option\(s\) "
        r"\['weight'\]"),
       ({"classifier": "x", "classes": "horse,bird", "disc_weight": "lots"}, "not a number"),

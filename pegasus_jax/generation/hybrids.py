@@ -189,7 +189,7 @@ def draw_to_file(workdir: str, guide_workdir: str, out: str, num: int = 64, seed
   about: dict[str, Any] = dict(workdir=str(paths.resolve(workdir)), step=run.step,
                                family=run.config.family,
                                guide=[str(paths.resolve(path))
-                                      for path in guide_workdir.split(",") if path],
+                                      for path in scoring.classifier_workdirs(guide_workdir)],
                                guide_description=guide.description, num=num, images=out)
   paths.write_text(json_path(out), json.dumps(report(drawn, **about), indent=2))
   return drawn

@@ -126,6 +126,14 @@ def _generated_image_shape(run: Any) -> tuple[int, ...] | None:
   return tuple(jax.eval_shape(family.generate, run.state, latents).shape[1:])
 
 
+def classifier_workdirs(value: str) -> list[str]:
+  """The workdirs of a --guide / classifier= value: one, or a comma-separated ensemble."""
+  workdirs = [path.strip() for path in value.split(",") if path.strip()]
+  if not workdirs:
+    raise ConfigError(f"classifier workdir(s) {value!r}: name at least one")
+  return workdirs
+
+
 def _training_guide_checksum(run: Any) -> str | None:
   """The weights hash of the guide classifier the run was trained against (its guide term),
   None when it had none. The same 16 digits as `LoadedClassifier.weights_hash`."""
@@ -143,9 +151,10 @@ def classifier_scorer(run: Any,
   `classifier` may be several classifiers of the same labels: an ensemble whose p is the mean
   of their calibrated probabilities. Of the images one guide reads as pegasi, a guide from
   another seed reads only a third to a half so, so the mean is harder to game (EVALUATION.md,
-  "Selection by guides the generator never saw"). Differentiable in the images (min passes the gradient to the least
-  likely chosen class, which is the one to raise) and jittable; params: {'classifier': a
-  tuple of their states} and, with a disc_weight, {'discriminators': the run's state}.
+  "Selection by guides the generator never saw"). Differentiable in the images (min passes
+  the gradient to the least likely chosen class, which is the one to raise) and jittable;
+  params: {'classifier': a tuple of their states} and, with a disc_weight, {'discriminators':
+  the run's state}.
   """
   members = ((classifier,) if isinstance(classifier, cm.LoadedClassifier)
              else tuple(classifier))
@@ -243,8 +252,8 @@ def _classifier_scorer_from_options(run: Any, options: Mapping[str, str]) -> Sco
   except ValueError:
     raise ConfigError(f"--scorer_option disc_weight={options['disc_weight']!r}: not a "
                       "number") from None
-  workdirs = [path.strip() for path in options["classifier"].split(",") if path.strip()]
-  classifiers = [cm.load_classifier(path, prefer_best=which == "best") for path in workdirs]
+  classifiers = [cm.load_classifier(path, prefer_best=which == "best")
+                 for path in classifier_workdirs(options["classifier"])]
   return classifier_scorer(run, classifiers, classes, disc_weight)
 
 
