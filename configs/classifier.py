@@ -129,8 +129,8 @@ def _select_guide(config: ml_collections.ConfigDict) -> None:
 
     python -m pegasus_jax.main --config=configs/classifier.py:select_guide \
         --workdir=runs/select_guide --config.data.data_dir=../shared/tensorflow_datasets
-  2-core AMD EPYC, CPU, alone: 9 min 31 s. Held-out ('train[45000:]') 87.54% (flip views),
-  T = 0.513; exported to assets/select_guide/ (its README has the checksum).
+  2-core AMD EPYC, CPU: 9 min 31 s (a 14-s test shared the cores). Held-out
+  ('train[45000:]') 87.54% (flip views), T = 0.513; exported to assets/select_guide/ (its README has the checksum).
   """
   _fast(config)
   config.seed = 3
