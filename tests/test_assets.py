@@ -1,5 +1,5 @@
-"""The committed classifiers (assets/guide, select_guide, select_guide_long, judge) load, verify and classify real
-images.
+"""The committed classifiers (assets/guide, select_guide, select_guide_long, judge) load, verify
+and classify real images.
 
 Real CIFAR-10 images come from the offline TFDS copy beside the checkout
 (../shared/tensorflow_datasets), as in CI; without it the classification check is skipped.
